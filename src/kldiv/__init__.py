@@ -1,0 +1,49 @@
+"""kldiv: the Kullback–Leibler divergence, exact where it can be, on every array library.
+
+``D(P ‖ Q) = Σ P log(P/Q)``, P the true distribution and Q the approximation,
+always in that order. See https://github.com/kldiv/kldiv and ``DESIGN.md``.
+
+Examples:
+    >>> import kldiv
+    >>> float(kldiv.kl_from_probs([0.4, 0.6], [0.5, 0.5]))
+    0.0201355
+"""
+
+from kldiv._validation import set_default_validate
+from kldiv.discrete import (
+    cross_entropy,
+    cross_entropy_from_log_probs,
+    cross_entropy_from_logits,
+    entropy,
+    entropy_from_log_probs,
+    entropy_from_logits,
+    generalized_kl,
+    js_from_log_probs,
+    js_from_logits,
+    js_from_probs,
+    kl_from_log_probs,
+    kl_from_logits,
+    kl_from_probs,
+)
+from kldiv.errors import KLDivError
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "KLDivError",
+    "__version__",
+    "cross_entropy",
+    "cross_entropy_from_log_probs",
+    "cross_entropy_from_logits",
+    "entropy",
+    "entropy_from_log_probs",
+    "entropy_from_logits",
+    "generalized_kl",
+    "js_from_log_probs",
+    "js_from_logits",
+    "js_from_probs",
+    "kl_from_log_probs",
+    "kl_from_logits",
+    "kl_from_probs",
+    "set_default_validate",
+]

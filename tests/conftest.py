@@ -1,0 +1,59 @@
+"""The backend matrix: every test taking ``xp`` runs on numpy, array_api_strict, torch and jax.
+
+JAX runs jitted: the ``apply`` fixture wraps the call in ``jax.jit`` (keyword
+options static), so traced code paths are what the JAX tests exercise.
+``KLDIV_TEST_BACKENDS=numpy,torch`` restricts the matrix.
+"""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+from array_api_compat import array_namespace, is_jax_namespace
+
+BACKENDS = ("numpy", "array_api_strict", "torch", "jax.numpy")
+
+
+def _selected() -> tuple[str, ...]:
+    wanted = os.environ.get("KLDIV_TEST_BACKENDS")
+    if not wanted:
+        return BACKENDS
+    names = {name.strip() for name in wanted.split(",")}
+    return tuple(b for b in BACKENDS if b in names or b.split(".")[0] in names)
+
+
+def _import_backend(name: str):
+    module = pytest.importorskip(name)
+    if name == "jax.numpy":
+        import jax
+
+        jax.config.update("jax_enable_x64", True)
+    return module
+
+
+@pytest.fixture(params=_selected())
+def xp(request):
+    """The array namespace of one backend (array-api-compat's wrapper for numpy and torch)."""
+    marker = request.node.get_closest_marker("skip_backends")
+    if marker is not None and request.param in marker.args:
+        pytest.skip(marker.kwargs.get("reason", f"not run on {request.param}"))
+    module = _import_backend(request.param)
+    return array_namespace(module.asarray(0.0))
+
+
+@pytest.fixture
+def apply(xp):
+    """Calls ``f(*arrays, **options)``, under ``jax.jit`` on the JAX backend."""
+    if is_jax_namespace(xp):
+        import jax
+
+        def run_jitted(f, *arrays, **options):
+            return jax.jit(lambda *a: f(*a, **options))(*arrays)
+
+        return run_jitted
+
+    def run(f, *arrays, **options):
+        return f(*arrays, **options)
+
+    return run
