@@ -25,6 +25,7 @@ from array_api_compat import (
     is_numpy_namespace,
     is_torch_array,
     is_torch_namespace,
+    size,
 )
 
 from kldiv.errors import KLDivError
@@ -37,6 +38,7 @@ __all__ = [
     "is_numpy_namespace",
     "is_torch_namespace",
     "is_traced",
+    "size",
     "to_numpy",
 ]
 

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from kldiv._array_api import is_traced, to_numpy
+from kldiv._array_api import is_traced, size, to_numpy
 from kldiv.errors import KLDivError
 
 __all__ = [
@@ -127,6 +127,10 @@ def check_event_axis(arrays: Sequence[Array], names: Sequence[str], axis: object
         )
     negative = int(axis) - ndim if axis >= 0 else int(axis)
     events = out_shape[negative]
+    if events == 0:
+        raise KLDivError(
+            f"the event axis {axis} must have at least one entry; got shape {out_shape}"
+        )
     for name, shape in zip(names, shapes, strict=True):
         if len(shape) < -negative or shape[negative] != events:
             got = "no such axis" if len(shape) < -negative else f"{shape[negative]} entries"
@@ -170,11 +174,20 @@ def _check_row_sums(
 def check_probabilities(
     p: Array, name: str, axis: int, tolerance: float, *, validate: bool, xp: ModuleType
 ) -> None:
-    """Probabilities: finite, non-negative, each row summing to 1 within ``tolerance``."""
+    """Probabilities: finite, non-negative, each row summing to 1 within ``tolerance``.
+
+    The common case costs two reductions: the minimum (NaN propagates through
+    it) and the row sums (+inf shows there); masks are built only to describe
+    an error.
+    """
     if not _should_check(p, validate):
         return
-    check_nonnegative(p, name, validate=validate, xp=xp, what="probabilities")
-    _check_row_sums(xp.sum(p, axis=axis), name, axis, tolerance, "probabilities", xp)
+    if not size(p):
+        return
+    totals = xp.sum(p, axis=axis)
+    if not (bool(xp.min(p) >= 0) and bool(xp.all(xp.isfinite(totals)))):
+        check_nonnegative(p, name, validate=validate, xp=xp, what="probabilities")
+    _check_row_sums(totals, name, axis, tolerance, "probabilities", xp)
 
 
 def check_nonnegative(
@@ -192,19 +205,26 @@ def check_nonnegative(
         )
 
 
+def _check_below_plus_inf(values: Array, name: str, what: str, xp: ModuleType) -> None:
+    """No NaN or +inf: one reduction, NaN propagating through the maximum."""
+    if size(values) and bool(xp.max(values) < xp.inf):
+        return
+    bad = xp.isnan(values) | (values == xp.inf)
+    if bool(xp.any(bad)):
+        index = _first_index(bad)
+        raise KLDivError(
+            f"`{name}` must hold {what} (< +inf, not NaN; -inf means zero mass); "
+            f"got {float(to_numpy(values)[index])} at index {index}"
+        )
+
+
 def check_log_probabilities(
     log_p: Array, name: str, axis: int, tolerance: float, *, validate: bool, xp: ModuleType
 ) -> None:
     """Log-probabilities: no NaN or +inf (-inf is zero mass), exp summing to 1."""
     if not _should_check(log_p, validate):
         return
-    bad = xp.isnan(log_p) | (log_p == xp.inf)
-    if bool(xp.any(bad)):
-        index = _first_index(bad)
-        raise KLDivError(
-            f"`{name}` must hold log-probabilities (< +inf, not NaN; -inf means zero mass); "
-            f"got {float(to_numpy(log_p)[index])} at index {index}"
-        )
+    _check_below_plus_inf(log_p, name, "log-probabilities", xp)
     totals = xp.sum(xp.exp(log_p), axis=axis)
     _check_row_sums(totals, name, axis, tolerance, "log-probabilities whose exponentials are", xp)
 
@@ -213,14 +233,13 @@ def check_logits(logits: Array, name: str, axis: int, *, validate: bool, xp: Mod
     """Logits: no NaN or +inf, and at least one finite entry in each row."""
     if not _should_check(logits, validate):
         return
-    bad = xp.isnan(logits) | (logits == xp.inf)
-    if bool(xp.any(bad)):
-        index = _first_index(bad)
-        raise KLDivError(
-            f"`{name}` must hold logits (< +inf, not NaN; -inf means zero mass); "
-            f"got {float(to_numpy(logits)[index])} at index {index}"
-        )
-    empty = xp.all(logits == -xp.inf, axis=axis)
+    if not size(logits):
+        return
+    row_max = xp.max(logits, axis=axis)
+    if bool(xp.all(xp.isfinite(row_max))):
+        return
+    _check_below_plus_inf(logits, name, "logits", xp)
+    empty = row_max == -xp.inf
     if bool(xp.any(empty)):
         raise KLDivError(
             f"`{name}` must give each distribution some mass; every logit along axis {axis} "

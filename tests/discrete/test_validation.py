@@ -241,3 +241,17 @@ def test_torch_compile_traces_without_checks():
     compiled = torch.compile(kldiv.kl_from_logits, fullgraph=True, backend="eager")
     p, q = torch.randn(4, 8, dtype=torch.float64), torch.randn(4, 8, dtype=torch.float64)
     torch.testing.assert_close(compiled(p, q), kldiv.kl_from_logits(p, q))
+
+
+def test_empty_event_axis(xp):
+    """A distribution over zero outcomes is an error, not a silent 0."""
+    empty = xp.zeros((3, 0), dtype=xp.float64)
+    with pytest.raises(kldiv.KLDivError, match="must have at least one entry"):
+        kldiv.kl_from_logits(empty, empty)
+
+
+def test_empty_batch_is_validated_without_error(xp):
+    """Zero distributions pass the checks (no reduction over an empty array)."""
+    empty = xp.zeros((0, 3), dtype=xp.float64)
+    for f in (kldiv.kl_from_probs, kldiv.kl_from_log_probs, kldiv.kl_from_logits):
+        assert tuple(f(empty, empty).shape) == (0,)

@@ -19,52 +19,52 @@ Array = Any
 
 
 def kl_terms_from_probs(p: Array, q: Array, *, xp: ModuleType) -> Array:
-    r""":math:`p \log(p/q)` with :math:`0 \log(0/q) = 0` and :math:`p \log(p/0) = +\infty`."""
+    r""":math:`p \log(p/q)` with :math:`0 \log(0/q) = 0` and :math:`p \log(p/0) = +\infty`.
+
+    Where ``p = 0`` the product ``0 * (log 1 - log q)`` is already an exact 0, so
+    only the support mismatch needs a ``where``. Two logarithms rather than one
+    of ``p / q``: the ratio overflows when ``q`` is subnormal.
+    """
     p_zero = p == 0
     q_zero = q == 0
-    safe_p = xp.where(p_zero, 1.0, p)
-    safe_q = xp.where(q_zero, 1.0, q)
-    terms = xp.where(p_zero, 0.0, p * (xp.log(safe_p) - xp.log(safe_q)))
-    return xp.where((p > 0) & q_zero, xp.inf, terms)
+    log_ratio = xp.log(xp.where(p_zero, 1.0, p)) - xp.log(xp.where(q_zero, 1.0, q))
+    return xp.where(q_zero & ~p_zero, xp.inf, p * log_ratio)
 
 
 def kl_terms_from_log_probs(log_p: Array, log_q: Array, *, xp: ModuleType) -> Array:
-    r""":math:`e^{\log p} (\log p - \log q)`, where ``-inf`` is zero mass."""
+    r""":math:`e^{\log p} (\log p - \log q)`, where ``-inf`` is zero mass.
+
+    ``exp(-inf) = 0`` multiplies a difference of safe (finite) values, so the
+    value is an exact 0 there and the gradient of ``exp`` is 0, not NaN.
+    """
     p_none = log_p == -xp.inf
     q_none = log_q == -xp.inf
-    safe_log_p = xp.where(p_none, 0.0, log_p)
-    safe_log_q = xp.where(q_none, 0.0, log_q)
-    terms = xp.where(p_none, 0.0, xp.exp(safe_log_p) * (safe_log_p - safe_log_q))
-    return xp.where((log_p > -xp.inf) & q_none, xp.inf, terms)
+    difference = xp.where(p_none, 0.0, log_p) - xp.where(q_none, 0.0, log_q)
+    return xp.where(q_none & ~p_none, xp.inf, xp.exp(log_p) * difference)
 
 
 def entropy_terms_from_probs(p: Array, *, xp: ModuleType) -> Array:
     r""":math:`-p \log p` with :math:`0 \log 0 = 0`."""
-    p_zero = p == 0
-    return xp.where(p_zero, 0.0, -p * xp.log(xp.where(p_zero, 1.0, p)))
+    return -p * xp.log(xp.where(p == 0, 1.0, p))
 
 
 def entropy_terms_from_log_probs(log_p: Array, *, xp: ModuleType) -> Array:
     r""":math:`-e^{\log p} \log p`, where ``-inf`` is zero mass."""
-    p_none = log_p == -xp.inf
-    safe_log_p = xp.where(p_none, 0.0, log_p)
-    return xp.where(p_none, 0.0, -xp.exp(safe_log_p) * safe_log_p)
+    return -xp.exp(log_p) * xp.where(log_p == -xp.inf, 0.0, log_p)
 
 
 def cross_entropy_terms_from_probs(p: Array, q: Array, *, xp: ModuleType) -> Array:
     r""":math:`-p \log q` with :math:`0 \log q = 0` and :math:`-p \log 0 = +\infty`."""
     q_zero = q == 0
-    terms = xp.where(p == 0, 0.0, -p * xp.log(xp.where(q_zero, 1.0, q)))
-    return xp.where((p > 0) & q_zero, xp.inf, terms)
+    terms = -p * xp.log(xp.where(q_zero, 1.0, q))
+    return xp.where(q_zero & (p != 0), xp.inf, terms)
 
 
 def cross_entropy_terms_from_log_probs(log_p: Array, log_q: Array, *, xp: ModuleType) -> Array:
     r""":math:`-e^{\log p} \log q`, where ``-inf`` is zero mass."""
-    p_none = log_p == -xp.inf
     q_none = log_q == -xp.inf
-    safe_log_q = xp.where(q_none, 0.0, log_q)
-    terms = xp.where(p_none, 0.0, -xp.exp(xp.where(p_none, 0.0, log_p)) * safe_log_q)
-    return xp.where((log_p > -xp.inf) & q_none, xp.inf, terms)
+    terms = -xp.exp(log_p) * xp.where(q_none, 0.0, log_q)
+    return xp.where(q_none & (log_p != -xp.inf), xp.inf, terms)
 
 
 def generalized_kl_terms(p: Array, q: Array, *, xp: ModuleType) -> Array:
