@@ -20,6 +20,7 @@ from kldiv._array_api import is_traced, size, to_numpy
 from kldiv.errors import KLDivError
 
 __all__ = [
+    "check_below_plus_inf",
     "check_beta",
     "check_event_axis",
     "check_log_probabilities",
@@ -205,7 +206,7 @@ def check_nonnegative(
         )
 
 
-def _check_below_plus_inf(values: Array, name: str, what: str, xp: ModuleType) -> None:
+def check_below_plus_inf(values: Array, name: str, what: str, xp: ModuleType) -> None:
     """No NaN or +inf: one reduction, NaN propagating through the maximum."""
     if size(values) and bool(xp.max(values) < xp.inf):
         return
@@ -224,7 +225,7 @@ def check_log_probabilities(
     """Log-probabilities: no NaN or +inf (-inf is zero mass), exp summing to 1."""
     if not _should_check(log_p, validate):
         return
-    _check_below_plus_inf(log_p, name, "log-probabilities", xp)
+    check_below_plus_inf(log_p, name, "log-probabilities", xp)
     totals = xp.sum(xp.exp(log_p), axis=axis)
     _check_row_sums(totals, name, axis, tolerance, "log-probabilities whose exponentials are", xp)
 
@@ -238,7 +239,7 @@ def check_logits(logits: Array, name: str, axis: int, *, validate: bool, xp: Mod
     row_max = xp.max(logits, axis=axis)
     if bool(xp.all(xp.isfinite(row_max))):
         return
-    _check_below_plus_inf(logits, name, "logits", xp)
+    check_below_plus_inf(logits, name, "logits", xp)
     empty = row_max == -xp.inf
     if bool(xp.any(empty)):
         raise KLDivError(

@@ -1,0 +1,276 @@
+"""KL and distillation losses: configuration and reduction over the functional core."""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import torch
+from torch import nn
+
+import kldiv
+from kldiv._array_api import as_float_arrays
+from kldiv._special import log_softmax
+from kldiv._validation import (
+    check_beta,
+    check_logits,
+    check_temperature,
+    log_of_base,
+    resolve_validate,
+    sum_tolerance,
+)
+from kldiv.discrete._sparse import check_top_k, top_k_buckets
+from kldiv.errors import KLDivError
+from kldiv.torch._reduction import check_reduction, reduce_items
+
+__all__ = ["DistillationLoss", "KLDivLoss", "TopKTeacher"]
+
+_KL_BY_INPUT = {
+    "probs": kldiv.kl_from_probs,
+    "log_probs": kldiv.kl_from_log_probs,
+    "logits": kldiv.kl_from_logits,
+}
+_DIRECTIONS = ("forward", "reverse", "jsd")
+
+
+def _check_choice(name: str, value: object, choices: tuple[str, ...]) -> str:
+    if value not in choices:
+        raise KLDivError(f"`{name}` must be one of {list(choices)}; got {value!r}")
+    return value  # type: ignore[return-value]
+
+
+def _mask_from_labels(
+    labels: torch.Tensor | None, ignore_index: int, batch_shape
+) -> torch.Tensor | None:
+    if labels is None:
+        return None
+    if tuple(labels.shape) != tuple(batch_shape):
+        raise KLDivError(
+            f"`labels` must have the logits' shape without the vocabulary axis, "
+            f"{tuple(batch_shape)}; got {tuple(labels.shape)}"
+        )
+    return labels != ignore_index
+
+
+class KLDivLoss(nn.Module):
+    r"""The KL divergence :math:`D_{KL}(P \| Q)` as a loss, in maths order.
+
+    .. math::
+
+        \ell_b = \sum_v p_{b,v} \log \frac{p_{b,v}}{q_{b,v}}, \qquad
+        \text{mean} = \frac{\sum_b m_b \ell_b}{\sum_b m_b}
+
+    ``forward(p, q)`` is D(P‖Q): P the target, Q the model. That is the reverse
+    of ``torch.nn.KLDivLoss(input=log q, target=p)``. ``"mean"`` averages the
+    per-distribution KL over every leading dimension and the mask: torch's
+    ``"batchmean"`` done right for ``(B, T, V)`` inputs (torch divides by B only,
+    and its ``"mean"`` divides by B·T·V).
+
+    Args:
+        input: the form of ``p`` and ``q``: ``"probs"``, ``"log_probs"`` or ``"logits"``.
+        reduction: ``"mean"``, ``"sum"`` or ``"none"``.
+        base: the unit: None for nats, 2 for bits.
+        temperature: softmax temperature, for ``input="logits"`` only.
+        validate: the core's eager value checks (None: the global default).
+
+    Examples:
+        >>> import torch
+        >>> from kldiv.torch import KLDivLoss
+        >>> loss = KLDivLoss(input="probs")
+        >>> loss(torch.tensor([[0.4, 0.6]]), torch.tensor([[0.5, 0.5]]))
+        tensor(0.0201)
+    """
+
+    def __init__(
+        self,
+        *,
+        input: str = "probs",
+        reduction: str = "mean",
+        base: float | None = None,
+        temperature: float = 1.0,
+        validate: bool | None = None,
+    ) -> None:
+        super().__init__()
+        self.input = _check_choice("input", input, tuple(_KL_BY_INPUT))
+        self.reduction = check_reduction(reduction)
+        log_of_base(base)
+        self.base = base
+        self.temperature = check_temperature(temperature)
+        if input != "logits" and self.temperature != 1.0:
+            raise KLDivError(
+                f"`temperature` applies to input='logits' only; got temperature={temperature} "
+                f"with input={input!r}"
+            )
+        self.validate = resolve_validate(validate) if validate is not None else None
+
+    def forward(
+        self,
+        p: torch.Tensor,
+        q: torch.Tensor,
+        mask: torch.Tensor | None = None,
+        num_items: torch.Tensor | float | None = None,
+    ) -> torch.Tensor:
+        """D(P‖Q) per distribution (last axis), reduced.
+
+        Args:
+            p: the target distribution P, ``[..., V]``.
+            q: the model's distribution Q, ``[..., V]``.
+            mask: booleans ``[...]``, True for the distributions that count.
+            num_items: the denominator of ``"mean"`` (see :func:`count_items`).
+
+        Returns:
+            The reduced loss (a scalar), or ``[...]`` for ``reduction="none"``.
+        """
+        options = {"base": self.base, "validate": self.validate}
+        if self.input == "logits":
+            options["temperature"] = self.temperature
+        per_item = _KL_BY_INPUT[self.input](p, q, **options)
+        return reduce_items(per_item, reduction=self.reduction, mask=mask, num_items=num_items)
+
+    def extra_repr(self) -> str:
+        return f"input={self.input!r}, reduction={self.reduction!r}, base={self.base}"
+
+
+class TopKTeacher(NamedTuple):
+    """A teacher known by its top-k tokens, as inference servers return it.
+
+    Attributes:
+        indices: token ids, ``[..., k]`` (integers).
+        log_probs: the teacher's log-probabilities of those tokens, ``[..., k]``,
+            at the temperature the server used (they are taken at face value).
+    """
+
+    indices: torch.Tensor
+    log_probs: torch.Tensor
+
+
+class DistillationLoss(nn.Module):
+    r"""Knowledge-distillation divergence between student and teacher token distributions.
+
+    .. math::
+
+        p = \operatorname{softmax}(z_t / T), \quad q = \operatorname{softmax}(z_s / T), \qquad
+        \ell = T^2 \cdot
+        \begin{cases}
+            D_{KL}(p \| q) & \text{forward} \\
+            D_{KL}(q \| p) & \text{reverse} \\
+            \beta D_{KL}(p \| m) + (1-\beta) D_{KL}(q \| m),\ m = \beta p + (1-\beta) q
+                & \text{jsd}
+        \end{cases}
+
+    per token, then the mean over the tokens whose label is not ``ignore_index``
+    (or ``num_items``, for gradient accumulation and DDP). The :math:`T^2`
+    factor (Hinton et al. 2015) keeps gradient magnitudes comparable across
+    temperatures; ``scale_by_temperature_squared=False`` drops it. Half
+    precision logits are computed in float32.
+
+    The teacher is given as dense logits or log-probabilities ``[..., V]``
+    (equivalent: the softmax ignores the normaliser), or as a
+    :class:`TopKTeacher` of top-k token ids and log-probs. For a top-k teacher
+    both distributions are coarsened to the k tokens plus a tail bucket with the
+    remaining mass, so the loss is a true divergence that never goes negative;
+    the temperature then applies to the student only.
+
+    Args:
+        temperature: the softmax temperature T (> 0).
+        direction: ``"forward"`` (teacher‖student), ``"reverse"`` (student‖teacher)
+            or ``"jsd"``.
+        beta: the teacher's weight in the ``"jsd"`` mixture, in [0, 1].
+        ignore_index: the label of tokens that do not count.
+        reduction: ``"mean"``, ``"sum"`` or ``"none"``.
+        scale_by_temperature_squared: multiply by :math:`T^2`.
+        validate: the core's eager value checks (None: the global default).
+
+    Examples:
+        >>> import torch
+        >>> from kldiv.torch import DistillationLoss
+        >>> loss = DistillationLoss(temperature=2.0)
+        >>> student, teacher = torch.zeros(1, 3, 5), torch.zeros(1, 3, 5)
+        >>> labels = torch.tensor([[1, 2, -100]])
+        >>> loss(student, teacher, labels)
+        tensor(0.)
+    """
+
+    def __init__(
+        self,
+        *,
+        temperature: float = 1.0,
+        direction: str = "forward",
+        beta: float = 0.5,
+        ignore_index: int = -100,
+        reduction: str = "mean",
+        scale_by_temperature_squared: bool = True,
+        validate: bool | None = None,
+    ) -> None:
+        super().__init__()
+        self.temperature = check_temperature(temperature)
+        self.direction = _check_choice("direction", direction, _DIRECTIONS)
+        self.beta = check_beta(beta)
+        if not isinstance(ignore_index, int) or isinstance(ignore_index, bool):
+            raise KLDivError(f"`ignore_index` must be an integer; got {ignore_index!r}")
+        self.ignore_index = ignore_index
+        self.reduction = check_reduction(reduction)
+        self.scale = self.temperature**2 if scale_by_temperature_squared else 1.0
+        self.validate = resolve_validate(validate) if validate is not None else None
+
+    def forward(
+        self,
+        student_logits: torch.Tensor,
+        teacher: torch.Tensor | TopKTeacher,
+        labels: torch.Tensor | None = None,
+        num_items: torch.Tensor | float | None = None,
+    ) -> torch.Tensor:
+        """The distillation loss of one batch.
+
+        Args:
+            student_logits: ``[..., V]`` (e.g. ``(B, T, V)``), any float dtype.
+            teacher: dense teacher logits or log-probs ``[..., V]``, or a
+                :class:`TopKTeacher`.
+            labels: ``[...]`` token labels; ``ignore_index`` marks tokens that do not count.
+            num_items: the denominator of ``"mean"`` (see :func:`count_items`).
+
+        Returns:
+            The reduced loss, or per-token values ``[...]`` for ``reduction="none"``.
+        """
+        mask = _mask_from_labels(labels, self.ignore_index, student_logits.shape[:-1])
+        if isinstance(teacher, TopKTeacher):
+            per_token = self._top_k(student_logits, teacher)
+        else:
+            per_token = self._dense(student_logits, teacher)
+        loss = reduce_items(per_token, reduction=self.reduction, mask=mask, num_items=num_items)
+        return loss if self.scale == 1.0 else loss * self.scale
+
+    def _dense(self, student_logits: torch.Tensor, teacher_logits: torch.Tensor) -> torch.Tensor:
+        options = {"temperature": self.temperature, "validate": self.validate}
+        if self.direction == "forward":
+            return kldiv.kl_from_logits(teacher_logits, student_logits, **options)
+        if self.direction == "reverse":
+            return kldiv.kl_from_logits(student_logits, teacher_logits, **options)
+        return kldiv.js_from_logits(teacher_logits, student_logits, beta=self.beta, **options)
+
+    def _top_k(self, student_logits: torch.Tensor, teacher: TopKTeacher) -> torch.Tensor:
+        xp, (logits, top_log_p), _, dtype = as_float_arrays(
+            student_logits, teacher.log_probs, names=("student_logits", "teacher.log_probs")
+        )
+        validate = resolve_validate(self.validate)
+        check_logits(logits, "student_logits", -1, validate=validate, xp=xp)
+        if validate:
+            check_top_k(
+                teacher.indices, top_log_p, logits.shape[-1], sum_tolerance(dtype, xp), xp=xp
+            )
+        scaled = logits if self.temperature == 1.0 else logits / self.temperature
+        log_p, log_q = top_k_buckets(
+            log_softmax(scaled, -1, xp=xp), teacher.indices, top_log_p, xp=xp
+        )
+        options = {"validate": False}
+        if self.direction == "forward":
+            return kldiv.kl_from_log_probs(log_p, log_q, **options)
+        if self.direction == "reverse":
+            return kldiv.kl_from_log_probs(log_q, log_p, **options)
+        return kldiv.js_from_log_probs(log_p, log_q, beta=self.beta, **options)
+
+    def extra_repr(self) -> str:
+        return (
+            f"temperature={self.temperature}, direction={self.direction!r}, beta={self.beta}, "
+            f"ignore_index={self.ignore_index}, reduction={self.reduction!r}, "
+            f"scale={self.scale:g}"
+        )

@@ -1,0 +1,137 @@
+"""Reductions of per-item losses that stay right under masks, accumulation and DDP.
+
+``"mean"`` is the mean over the *counted* items (every leading dimension, the
+mask applied), i.e. torch's ``"batchmean"`` done right. ``num_items`` replaces
+the local count by a global one, which is what makes the mean correct when a
+batch is split into micro-batches (gradient accumulation) or over ranks (DDP):
+see :func:`count_items`. No step forces a host synchronisation.
+"""
+
+from __future__ import annotations
+
+import numbers
+
+import torch
+
+from kldiv.errors import KLDivError
+
+__all__ = ["REDUCTIONS", "check_reduction", "count_items", "reduce_items"]
+
+REDUCTIONS = ("mean", "sum", "none")
+
+
+def check_reduction(reduction: object) -> str:
+    """A valid ``reduction`` string, else a :class:`~kldiv.KLDivError`."""
+    if reduction not in REDUCTIONS:
+        raise KLDivError(f"`reduction` must be one of {list(REDUCTIONS)}; got {reduction!r}")
+    return reduction  # type: ignore[return-value]
+
+
+def _check_num_items(num_items: object) -> None:
+    if num_items is None or isinstance(num_items, torch.Tensor):
+        return
+    if not isinstance(num_items, numbers.Real) or isinstance(num_items, bool) or num_items < 0:
+        raise KLDivError(
+            f"`num_items` must be None, a non-negative number or a tensor; got {num_items!r}"
+        )
+
+
+def reduce_items(
+    values: torch.Tensor,
+    *,
+    reduction: str,
+    mask: torch.Tensor | None = None,
+    num_items: torch.Tensor | float | None = None,
+) -> torch.Tensor:
+    r"""Reduces per-item values over every dimension, counting only ``mask``'s items.
+
+    .. math::
+
+        \text{mean} = \frac{\sum_i m_i \ell_i}{\max(N, 1)}, \qquad
+        N = \texttt{num\_items} \text{ if given, else } \sum_i m_i
+
+    Masked items contribute an exact 0 to the value and to every gradient, even
+    where their loss is infinite or NaN (padding). With nothing counted the
+    mean is 0 with a zero gradient, not NaN.
+
+    Args:
+        values: per-item losses, any shape.
+        reduction: ``"mean"``, ``"sum"`` or ``"none"`` (masked items set to 0).
+        mask: booleans of ``values``' shape, True for items that count.
+        num_items: the denominator of ``"mean"``; pass the global count (see
+            :func:`count_items`) under gradient accumulation or DDP.
+
+    Returns:
+        A scalar for ``"mean"`` and ``"sum"``, ``values``' shape for ``"none"``.
+
+    Raises:
+        KLDivError: a bad ``reduction``, ``num_items`` or mask shape.
+
+    Examples:
+        >>> import torch
+        >>> values = torch.tensor([[1.0, 2.0], [3.0, float("inf")]])
+        >>> mask = torch.tensor([[True, True], [True, False]])
+        >>> reduce_items(values, reduction="mean", mask=mask)
+        tensor(2.)
+    """
+    check_reduction(reduction)
+    _check_num_items(num_items)
+    if mask is not None:
+        if mask.shape != values.shape:
+            raise KLDivError(
+                f"`mask` must have the shape of the per-item losses {tuple(values.shape)}; "
+                f"got {tuple(mask.shape)}"
+            )
+        values = torch.where(
+            mask, values, torch.zeros((), dtype=values.dtype, device=values.device)
+        )
+    if reduction == "none":
+        return values
+    total = values.sum()
+    if reduction == "sum":
+        return total
+    if num_items is None:
+        num_items = mask.sum() if mask is not None else values.numel()
+    if isinstance(num_items, torch.Tensor):
+        return total / num_items.to(total.dtype).clamp_min(1)
+    return total / max(float(num_items), 1.0)
+
+
+def count_items(
+    *masks: torch.Tensor,
+    group: object | None = None,
+    average_over_ranks: bool = True,
+) -> torch.Tensor:
+    """The ``num_items`` that makes a mean global over micro-batches and ranks.
+
+    Sums the counted items of every mask given (the micro-batches of one
+    optimiser step) and, when ``torch.distributed`` is initialised, over every
+    rank of ``group`` with an ``all_reduce`` (no host synchronisation). DDP
+    *averages* gradients over ranks, so by default the global count is divided
+    by the world size: each rank's ``sum / (N / W)``, averaged by DDP, is
+    ``Σ sum / N``, the gradient of the mean over the whole global batch.
+
+    Args:
+        *masks: boolean masks of the items that count (e.g. ``labels != -100``).
+        group: the process group; None is the default group.
+        average_over_ranks: divide by the world size, for DDP's gradient
+            averaging. Pass False when gradients are summed instead.
+
+    Returns:
+        A float tensor on the masks' device.
+
+    Examples:
+        >>> import torch
+        >>> micro_batches = [torch.tensor([True, False]), torch.tensor([True, True])]
+        >>> count_items(*micro_batches)
+        tensor(3.)
+    """
+    if not masks:
+        raise KLDivError("`count_items` needs at least one mask")
+    count = torch.stack([m.sum() for m in masks]).sum().to(torch.get_default_dtype())
+    distributed = torch.distributed
+    if distributed.is_available() and distributed.is_initialized():
+        distributed.all_reduce(count, op=distributed.ReduceOp.SUM, group=group)
+        if average_over_ranks:
+            count = count / distributed.get_world_size(group)
+    return count

@@ -1,0 +1,211 @@
+"""KLPenalty: a thin module over policy_kl, in loss mode (GRPO) and reward mode (PPO)."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+torch = pytest.importorskip("torch")
+
+import kldiv  # noqa: E402
+from kldiv.estimators import policy_kl  # noqa: E402
+from kldiv.torch._penalty import KLPenalty  # noqa: E402
+
+ESTIMATORS = ("k1", "k2", "k3")
+
+
+def _batch(seed=0, shape=(3, 5)):
+    gen = torch.Generator().manual_seed(seed)
+    logprobs = (-torch.rand(shape, generator=gen, dtype=torch.float64) * 3).requires_grad_()
+    ref = -torch.rand(shape, generator=gen, dtype=torch.float64) * 3
+    old = -torch.rand(shape, generator=gen, dtype=torch.float64) * 3
+    mask = torch.rand(shape, generator=gen) < 0.7
+    mask[0, 0] = True
+    return logprobs, ref, old, mask
+
+
+@pytest.mark.parametrize("estimator", ESTIMATORS)
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_loss_mode_matches_the_core(estimator, reduction):
+    """Without a mask, the loss is coef times the reduced policy_kl."""
+    logprobs, ref, _, _ = _batch()
+    got = KLPenalty(estimator=estimator, coef=0.3, reduction=reduction)(logprobs, ref)
+    k = policy_kl(logprobs, ref, estimator=estimator)
+    expected = {"mean": k.mean(), "sum": k.sum(), "none": k}[reduction]
+    torch.testing.assert_close(got, 0.3 * expected)
+    assert got.requires_grad
+
+
+@pytest.mark.parametrize("estimator", ESTIMATORS)
+def test_loss_mode_with_mask_and_old_logprobs(estimator):
+    """The mean runs over the unmasked tokens; old_logprobs applies the importance weight."""
+    logprobs, ref, old, mask = _batch(1)
+    penalty = KLPenalty(estimator=estimator, coef=0.5)
+    got = penalty(logprobs, ref, mask, old_logprobs=old)
+    k = policy_kl(logprobs, ref, estimator=estimator, log_behavior=old)
+    expected = 0.5 * k[mask].sum() / mask.sum()
+    torch.testing.assert_close(got, expected)
+    got.backward()
+    (grad,) = torch.autograd.grad(expected, logprobs)
+    torch.testing.assert_close(logprobs.grad, grad)
+    assert (logprobs.grad[~mask] == 0).all()
+
+
+def test_loss_mode_num_items_is_the_denominator():
+    """num_items replaces the local token count (gradient accumulation, DDP)."""
+    logprobs, ref, _, mask = _batch(2)
+    penalty = KLPenalty(estimator="k2", coef=1.0)
+    k = policy_kl(logprobs, ref, estimator="k2")
+    for num_items in (40, torch.tensor(40.0)):
+        got = penalty(logprobs, ref, mask, num_items=num_items)
+        torch.testing.assert_close(got, k[mask].sum() / 40)
+
+
+def test_loss_sum_and_none_with_mask():
+    """'sum' adds the unmasked tokens; 'none' returns them with masked tokens at 0."""
+    logprobs, ref, _, mask = _batch(3)
+    k = policy_kl(logprobs, ref)
+    got_sum = KLPenalty(coef=2.0, reduction="sum")(logprobs, ref, mask)
+    torch.testing.assert_close(got_sum, 2.0 * k[mask].sum())
+    got_none = KLPenalty(coef=2.0, reduction="none")(logprobs, ref, mask)
+    torch.testing.assert_close(got_none, torch.where(mask, 2.0 * k, 0.0))
+
+
+def test_all_masked_is_zero_with_a_zero_gradient():
+    """With no token counted the mean is 0, and the gradient is 0, not NaN."""
+    logprobs, ref, old, _ = _batch(4)
+    mask = torch.zeros(logprobs.shape, dtype=torch.bool)
+    loss = KLPenalty(estimator="k3", coef=0.1)(logprobs, ref, mask, old_logprobs=old)
+    assert loss.item() == 0.0
+    loss.backward()
+    assert (logprobs.grad == 0).all()
+
+
+@pytest.mark.parametrize("mode", ["loss", "reward"])
+def test_masked_padding_is_never_looked_at(mode):
+    """Masked tokens may hold NaN, +inf or TRL's INVALID_LOGPROB = 1: no error, no NaN."""
+    logprobs, ref, old, mask = _batch(5)
+    mask[:, -1] = False
+    with torch.no_grad():
+        logprobs[:, -1] = torch.tensor([math.nan, math.inf, 1.0], dtype=torch.float64)
+    ref = ref.clone()
+    ref[:, -1] = -math.inf
+    old = old.clone()
+    old[:, -1] = math.nan
+    out = KLPenalty(coef=0.1, mode=mode, reduction="none")(logprobs, ref, mask, old_logprobs=old)
+    assert torch.isfinite(out).all()
+    if mode == "loss":
+        out.sum().backward()
+        assert torch.isfinite(logprobs.grad).all()
+        assert (logprobs.grad[:, -1] == 0).all()
+
+
+@pytest.mark.parametrize("estimator", ESTIMATORS)
+def test_reward_mode_is_detached_negative_and_masked(estimator):
+    """Reward mode returns -coef * k per token, without gradient, 0 where masked."""
+    logprobs, ref, old, mask = _batch(6)
+    penalty = KLPenalty(estimator=estimator, coef=0.05, mode="reward")
+    got = penalty(logprobs, ref, mask)
+    assert not got.requires_grad
+    assert got.grad_fn is None
+    k = policy_kl(logprobs, ref, estimator=estimator).detach()
+    torch.testing.assert_close(got, torch.where(mask, -0.05 * k, 0.0))
+    assert (got[~mask] == 0).all()
+    assert not torch.signbit(got[~mask]).any(), "masked entries are +0.0, not -0.0"
+    weighted = penalty(logprobs, ref, mask, old_logprobs=old)
+    k_weighted = policy_kl(logprobs, ref, estimator=estimator, log_behavior=old).detach()
+    torch.testing.assert_close(weighted, torch.where(mask, -0.05 * k_weighted, 0.0))
+
+
+def test_reward_mode_without_mask():
+    """Without a mask every token gets its penalty, shape preserved."""
+    logprobs, ref, _, _ = _batch(7)
+    got = KLPenalty(estimator="k1", coef=0.1, mode="reward")(logprobs, ref)
+    assert got.shape == logprobs.shape
+    torch.testing.assert_close(got, -0.1 * (logprobs - ref).detach())
+
+
+def test_integer_mask_and_broadcast_reference():
+    """A 0/1 integer mask works like a boolean one; inputs broadcast."""
+    logprobs, _, _, mask = _batch(8)
+    ref = torch.full((1, logprobs.shape[1]), -1.0, dtype=torch.float64)
+    penalty = KLPenalty(coef=1.0)
+    torch.testing.assert_close(
+        penalty(logprobs, ref, mask.to(torch.int64)), penalty(logprobs, ref, mask)
+    )
+
+
+def test_zero_coef_is_zero_even_with_infinite_estimates():
+    """A zero `coef` switches the penalty off: 0 (with a zero gradient), not 0 * inf = NaN."""
+    logprobs = torch.tensor([-0.5, -1.0], dtype=torch.float64, requires_grad=True)
+    ref = torch.tensor([-math.inf, -0.3], dtype=torch.float64)
+    loss = KLPenalty(coef=0.0)(logprobs, ref)
+    assert loss.item() == 0.0
+    loss.backward()
+    assert (logprobs.grad == 0).all()
+    reward = KLPenalty(coef=0.0, mode="reward")(logprobs, ref)
+    assert (reward == 0).all()
+
+
+def test_reference_zero_probability_gives_infinite_penalty():
+    """An unmasked token the reference can never emit is an infinite penalty, not NaN."""
+    logprobs = torch.tensor([[-0.5, -1.0]], dtype=torch.float64)
+    ref = torch.tensor([[-math.inf, -0.3]], dtype=torch.float64)
+    assert KLPenalty(coef=0.1)(logprobs, ref).item() == math.inf
+    reward = KLPenalty(estimator="k1", coef=0.1, mode="reward")(logprobs, ref)
+    assert reward[0, 0].item() == -math.inf
+
+
+def test_module_is_stateless_config_and_repr():
+    """No parameters or buffers; repr shows the configuration; coef may be changed."""
+    penalty = KLPenalty(estimator="k2", coef=0.2, mode="reward", reduction="sum")
+    assert list(penalty.parameters()) == []
+    assert list(penalty.buffers()) == []
+    assert "estimator='k2', coef=0.2, mode='reward', reduction='sum'" in repr(penalty)
+    penalty.coef = 0.4  # an adaptive KL controller
+    logprobs, ref, _, _ = _batch(9)
+    torch.testing.assert_close(
+        penalty(logprobs, ref), -0.4 * policy_kl(logprobs, ref, estimator="k2").detach()
+    )
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"estimator": "k4"}, "`estimator` must be one of"),
+        ({"mode": "penalty"}, "`mode` must be one of"),
+        ({"reduction": "batchmean"}, "`reduction` must be one of"),
+        ({"coef": -0.1}, "`coef` must be a finite number >= 0"),
+        ({"coef": math.inf}, "`coef` must be a finite number >= 0"),
+        ({"coef": math.nan}, "`coef` must be a finite number >= 0"),
+        ({"coef": True}, "`coef` must be a finite number >= 0"),
+        ({"coef": "0.1"}, "`coef` must be a finite number >= 0"),
+    ],
+)
+def test_config_errors(kwargs, match):
+    """Bad configuration fails in __init__ with a KLDivError naming the argument."""
+    with pytest.raises(kldiv.KLDivError, match=match):
+        KLPenalty(**kwargs)
+
+
+def test_forward_errors():
+    """Bad forward arguments raise KLDivErrors naming the argument."""
+    logprobs, ref, _, mask = _batch(10)
+    penalty = KLPenalty()
+    with pytest.raises(kldiv.KLDivError, match="`mask` must have the shape"):
+        penalty(logprobs, ref, mask[:, :2])
+    with pytest.raises(kldiv.KLDivError, match="`mask` must hold booleans or integers"):
+        penalty(logprobs, ref, mask.to(torch.float64))
+    with pytest.raises(kldiv.KLDivError, match=r"`ref_logprobs` must be a torch\.Tensor"):
+        penalty(logprobs, ref.tolist())
+    with pytest.raises(kldiv.KLDivError, match="do not broadcast"):
+        penalty(logprobs, ref[:, :2], mask)
+    with pytest.raises(kldiv.KLDivError, match="`ref_logprobs` must hold log-probabilities"):
+        penalty(logprobs, torch.full_like(ref, math.nan))
+    with pytest.raises(kldiv.KLDivError, match="`old_logprobs` must be > -inf"):
+        penalty(logprobs, ref, old_logprobs=torch.full_like(ref, -math.inf))
+    with pytest.raises(kldiv.KLDivError, match="`num_items` applies to mode='loss' only"):
+        KLPenalty(mode="reward")(logprobs, ref, num_items=3)
+    with pytest.raises(kldiv.KLDivError, match="`num_items` must be"):
+        penalty(logprobs, ref, num_items=-1)
