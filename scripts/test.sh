@@ -10,6 +10,6 @@ if [ ! -x .venv/bin/python ]; then
 fi
 .venv/bin/python -m pip install --quiet --disable-pip-version-check \
     -r requirements-dev.txt -e ".[dev]"
-.venv/bin/ruff check src tests benchmarks examples
-.venv/bin/ruff format --check src tests benchmarks examples
+.venv/bin/ruff check src tests benchmarks examples docs
+.venv/bin/ruff format --check src tests benchmarks examples docs
 .venv/bin/python -m pytest "$@"

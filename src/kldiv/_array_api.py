@@ -31,6 +31,7 @@ from array_api_compat import (
 from kldiv.errors import KLDivError
 
 __all__ = [
+    "array_namespace",
     "as_float_arrays",
     "device",
     "is_array_api_strict_namespace",

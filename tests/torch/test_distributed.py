@@ -18,6 +18,7 @@ if not dist.is_available():  # pragma: no cover - CPU wheels ship gloo
 
 from kldiv.torch import (  # noqa: E402
     DistillationLoss,
+    GaussianKLLoss,
     KLDivLoss,
     KLPenalty,
     TopKTeacher,
@@ -75,7 +76,19 @@ def _losses():
         log_p, log_ref = token_log_probs(student, labels), token_log_probs(teacher, labels)
         return penalty(log_p, log_ref, labels != -100, num_items=num_items)
 
-    return {**dense, "distill-top-k": sparse, "kl-masked": kl_masked, "kl-penalty": rl_penalty}
+    gaussian = GaussianKLLoss(beta=0.7)
+
+    def vae_term(student, teacher, labels, num_items):
+        mu, logvar = student[..., :3], student[..., 3:6]
+        return gaussian(mu, logvar, teacher[..., :3], mask=labels != -100, num_items=num_items)
+
+    return {
+        **dense,
+        "distill-top-k": sparse,
+        "kl-masked": kl_masked,
+        "kl-penalty": rl_penalty,
+        "vae-kl": vae_term,
+    }
 
 
 def _gradients(model, loss, features, teacher, labels, num_items=None):

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from typing import NamedTuple
-
 import torch
 from torch import nn
 
 import kldiv
-from kldiv._array_api import as_float_arrays
+from kldiv._array_api import array_namespace, as_float_arrays
 from kldiv._special import log_softmax
 from kldiv._validation import (
     check_beta,
@@ -20,7 +18,14 @@ from kldiv._validation import (
 )
 from kldiv.discrete._sparse import check_top_k, top_k_buckets
 from kldiv.errors import KLDivError
+from kldiv.torch._chunked import (
+    CHUNKING_MIN_ELEMENTS,
+    auto_chunk_rows,
+    check_chunk_size,
+    chunked_per_token,
+)
 from kldiv.torch._reduction import check_reduction, reduce_items
+from kldiv.torch._teachers import TopKTeacher
 
 __all__ = ["DistillationLoss", "KLDivLoss", "TopKTeacher"]
 
@@ -130,19 +135,6 @@ class KLDivLoss(nn.Module):
         return f"input={self.input!r}, reduction={self.reduction!r}, base={self.base}"
 
 
-class TopKTeacher(NamedTuple):
-    """A teacher known by its top-k tokens, as inference servers return it.
-
-    Attributes:
-        indices: token ids, ``[..., k]`` (integers).
-        log_probs: the teacher's log-probabilities of those tokens, ``[..., k]``,
-            at the temperature the server used (they are taken at face value).
-    """
-
-    indices: torch.Tensor
-    log_probs: torch.Tensor
-
-
 class DistillationLoss(nn.Module):
     r"""Knowledge-distillation divergence between student and teacher token distributions.
 
@@ -178,6 +170,12 @@ class DistillationLoss(nn.Module):
         ignore_index: the label of tokens that do not count.
         reduction: ``"mean"``, ``"sum"`` or ``"none"``.
         scale_by_temperature_squared: multiply by :math:`T^2`.
+        chunk_size: rows (tokens) per chunk of the memory-saving path, which
+            computes the loss and the student's gradient chunk by chunk in the
+            forward pass and so never holds more than one logits-sized
+            gradient; ``"auto"`` (default) uses it for inputs of 2^22 elements
+            or more and sizes the chunks from V, None never uses it. It applies
+            when the student needs a gradient and the teacher does not.
         validate: the core's eager value checks (None: the global default).
 
     Examples:
@@ -199,10 +197,12 @@ class DistillationLoss(nn.Module):
         ignore_index: int = -100,
         reduction: str = "mean",
         scale_by_temperature_squared: bool = True,
+        chunk_size: int | str | None = "auto",
         validate: bool | None = None,
     ) -> None:
         super().__init__()
         self.temperature = check_temperature(temperature)
+        self.chunk_size = check_chunk_size(chunk_size)
         self.direction = _check_choice("direction", direction, _DIRECTIONS)
         self.beta = check_beta(beta)
         if not isinstance(ignore_index, int) or isinstance(ignore_index, bool):
@@ -232,31 +232,73 @@ class DistillationLoss(nn.Module):
             The reduced loss, or per-token values ``[...]`` for ``reduction="none"``.
         """
         mask = _mask_from_labels(labels, self.ignore_index, student_logits.shape[:-1])
-        if isinstance(teacher, TopKTeacher):
-            per_token = self._top_k(student_logits, teacher)
+        chunk_rows = self._chunk_rows(student_logits, teacher)
+        if chunk_rows is None:
+            per_token = self.per_token(student_logits, teacher, validate=self.validate)
         else:
-            per_token = self._dense(student_logits, teacher)
+            self._check(student_logits, teacher)
+            per_token = chunked_per_token(
+                self.per_token, student_logits, teacher, chunk_rows=chunk_rows
+            )
         loss = reduce_items(per_token, reduction=self.reduction, mask=mask, num_items=num_items)
         return loss if self.scale == 1.0 else loss * self.scale
 
-    def _dense(self, student_logits: torch.Tensor, teacher_logits: torch.Tensor) -> torch.Tensor:
-        options = {"temperature": self.temperature, "validate": self.validate}
+    def per_token(
+        self,
+        student_logits: torch.Tensor,
+        teacher: torch.Tensor | TopKTeacher,
+        *,
+        validate: bool | None = None,
+    ) -> torch.Tensor:
+        """The divergence of each token, ``[...]``, before masking, reduction and T²."""
+        if isinstance(teacher, TopKTeacher):
+            return self._top_k(student_logits, teacher, validate)
+        options = {"temperature": self.temperature, "validate": validate}
         if self.direction == "forward":
-            return kldiv.kl_from_logits(teacher_logits, student_logits, **options)
+            return kldiv.kl_from_logits(teacher, student_logits, **options)
         if self.direction == "reverse":
-            return kldiv.kl_from_logits(student_logits, teacher_logits, **options)
-        return kldiv.js_from_logits(teacher_logits, student_logits, beta=self.beta, **options)
+            return kldiv.kl_from_logits(student_logits, teacher, **options)
+        return kldiv.js_from_logits(teacher, student_logits, beta=self.beta, **options)
 
-    def _top_k(self, student_logits: torch.Tensor, teacher: TopKTeacher) -> torch.Tensor:
+    def _chunk_rows(
+        self, student_logits: torch.Tensor, teacher: torch.Tensor | TopKTeacher
+    ) -> int | None:
+        """Rows per chunk for the chunked path, or None for the plain one."""
+        if self.chunk_size is None or not student_logits.requires_grad:
+            return None
+        if isinstance(teacher, torch.Tensor) and teacher.requires_grad:
+            return None  # the chunked gradient is the student's only
+        if self.chunk_size == "auto":
+            if student_logits.numel() < CHUNKING_MIN_ELEMENTS:
+                return None
+            return auto_chunk_rows(student_logits.shape[-1])
+        return self.chunk_size
+
+    def _check(self, student_logits: torch.Tensor, teacher: torch.Tensor | TopKTeacher) -> None:
+        """The value checks of the plain path, run once over the whole batch."""
+        validate = resolve_validate(self.validate)
+        if not validate:
+            return
+        xp = array_namespace(student_logits)
+        check_logits(student_logits.detach(), "student_logits", -1, validate=True, xp=xp)
+        if isinstance(teacher, TopKTeacher):
+            tolerance = sum_tolerance(teacher.log_probs.dtype, xp)
+            vocabulary = student_logits.shape[-1]
+            check_top_k(teacher.indices, teacher.log_probs, vocabulary, tolerance, xp=xp)
+        else:
+            check_logits(teacher.detach(), "teacher", -1, validate=True, xp=xp)
+
+    def _top_k(
+        self, student_logits: torch.Tensor, teacher: TopKTeacher, validate: bool | None
+    ) -> torch.Tensor:
         xp, (logits, top_log_p), _, dtype = as_float_arrays(
             student_logits, teacher.log_probs, names=("student_logits", "teacher.log_probs")
         )
-        validate = resolve_validate(self.validate)
+        validate = resolve_validate(validate)
         check_logits(logits, "student_logits", -1, validate=validate, xp=xp)
         if validate:
-            check_top_k(
-                teacher.indices, top_log_p, logits.shape[-1], sum_tolerance(dtype, xp), xp=xp
-            )
+            vocabulary = logits.shape[-1]
+            check_top_k(teacher.indices, top_log_p, vocabulary, sum_tolerance(dtype, xp), xp=xp)
         scaled = logits if self.temperature == 1.0 else logits / self.temperature
         log_p, log_q = top_k_buckets(
             log_softmax(scaled, -1, xp=xp), teacher.indices, top_log_p, xp=xp
