@@ -66,8 +66,9 @@ def test_chunked_logits_other_reductions(reduction):
 
 
 def test_chunked_logits_bf16_against_fp32_reference():
-    """bf16 logits: the loss is within 4e-6 of the float64 value of the same inputs, the
-    gradient within bf16 rounding (0.4%) of the float64 gradient.
+    """bf16 logits: loss within 4e-6 of float64 on the same inputs, gradient within bf16 rounding.
+
+    The stored gradient is bf16 (like the logits), so it is compared at 0.8%.
     """
     student = _tensor(4, 64, 4099, seed=5, scale=3.0, dtype=torch.bfloat16)
     teacher = _tensor(4, 64, 4099, seed=6, scale=3.0, dtype=torch.bfloat16, grad=False)

@@ -258,7 +258,8 @@ class FusedLinearDistillationLoss(nn.Module):
         >>> loss = FusedLinearDistillationLoss(temperature=2.0)
         >>> hidden = torch.randn(2, 3, 8, requires_grad=True)
         >>> weight = torch.randn(11, 8, requires_grad=True)
-        >>> value = loss(hidden, weight, torch.randn(2, 3, 11), labels=torch.tensor([[1, 2, -100]] * 2))
+        >>> labels = torch.tensor([[1, 2, -100]] * 2)
+        >>> value = loss(hidden, weight, torch.randn(2, 3, 11), labels)
         >>> value.backward()
         >>> hidden.grad.shape, weight.grad.shape
         (torch.Size([2, 3, 8]), torch.Size([11, 8]))
