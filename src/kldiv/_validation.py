@@ -26,6 +26,7 @@ __all__ = [
     "check_log_probabilities",
     "check_logits",
     "check_nonnegative",
+    "check_nonnegative_number",
     "check_probabilities",
     "check_temperature",
     "log_of_base",
@@ -83,6 +84,13 @@ def log_of_base(base: object) -> float | None:
             f"(2 for bits, 10 for hartleys); got {base!r}"
         )
     return math.log(base)
+
+
+def check_nonnegative_number(value: object, name: str) -> float:
+    """A finite real number >= 0 (a loss weight, a floor, a target)."""
+    if not _is_real_number(value) or not math.isfinite(value) or value < 0:
+        raise KLDivError(f"`{name}` must be a finite number >= 0; got {value!r}")
+    return float(value)
 
 
 def check_temperature(temperature: object) -> float:

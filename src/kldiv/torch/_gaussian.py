@@ -21,22 +21,11 @@ import torch
 from torch import nn
 
 from kldiv._gaussian import diagonal_gaussian_kl, full_covariance_gaussian_kl
-from kldiv._validation import resolve_validate
+from kldiv._validation import check_nonnegative_number, resolve_validate
 from kldiv.errors import KLDivError
 from kldiv.torch._reduction import check_reduction, reduce_items
 
 __all__ = ["FullCovarianceGaussianKLLoss", "GaussianKLLoss"]
-
-
-def _nonnegative_number(value: object, name: str) -> float:
-    if (
-        not isinstance(value, numbers.Real)
-        or isinstance(value, bool)
-        or not math.isfinite(value)
-        or value < 0
-    ):
-        raise KLDivError(f"`{name}` must be a finite number >= 0; got {value!r}")
-    return float(value)
 
 
 def _capacity(value: object) -> float | torch.Tensor | None:
@@ -112,7 +101,7 @@ class _GaussianKLBase(nn.Module):
 
     def __init__(self, *, beta: float, capacity: float | None, reduction: str) -> None:
         super().__init__()
-        self.beta = _nonnegative_number(beta, "beta")
+        self.beta = check_nonnegative_number(beta, "beta")
         self.capacity = _capacity(capacity)
         if isinstance(self.capacity, torch.Tensor):
             raise KLDivError(
@@ -233,7 +222,7 @@ class GaussianKLLoss(_GaussianKLBase):
         reduction: str = "mean",
     ) -> None:
         super().__init__(beta=beta, capacity=capacity, reduction=reduction)
-        self.free_bits = _nonnegative_number(free_bits, "free_bits")
+        self.free_bits = check_nonnegative_number(free_bits, "free_bits")
         if self.free_bits > 0 and self.reduction == "none":
             raise KLDivError(
                 "`free_bits` floors each dimension's batch-mean KL and needs reduction 'mean' "

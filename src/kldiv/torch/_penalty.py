@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import math
-import numbers
-
 import torch
 
+from kldiv._validation import check_nonnegative_number
 from kldiv.errors import KLDivError
 from kldiv.estimators._policy import check_estimator, policy_kl
 from kldiv.torch._reduction import check_reduction, reduce_items
@@ -20,17 +18,6 @@ _ARGUMENT_NAMES = (
     ("log_ref", "ref_logprobs"),
     ("log_behavior", "old_logprobs"),
 )
-
-
-def _check_coef(coef: object) -> float:
-    if (
-        not isinstance(coef, numbers.Real)
-        or isinstance(coef, bool)
-        or not math.isfinite(coef)
-        or coef < 0
-    ):
-        raise KLDivError(f"`coef` must be a finite number >= 0; got {coef!r}")
-    return float(coef)
 
 
 def _check_tensor(value: object, name: str) -> torch.Tensor:
@@ -114,7 +101,7 @@ class KLPenalty(torch.nn.Module):
     ) -> None:
         super().__init__()
         self.estimator = check_estimator(estimator)
-        self.coef = _check_coef(coef)
+        self.coef = check_nonnegative_number(coef, "coef")
         if mode not in MODES:
             raise KLDivError(f"`mode` must be one of {list(MODES)}; got {mode!r}")
         self.mode = mode
