@@ -214,3 +214,45 @@ def test_fused_linear_errors():
         loss(hidden, weight, teacher[..., :-1])
     with pytest.raises(kldiv.KLDivError, match="the teacher has 3 tokens"):
         loss(hidden, weight, teacher[0])
+
+
+@pytest.mark.parametrize("direction", ["forward", "reverse", "jsd"])
+def test_masked_vocabulary_entries_match_plain(direction):
+    """-inf logits (padded vocabulary): the same value and gradient as the plain path.
+
+    Even for the reverse KL, infinite where the teacher rules out tokens the
+    student allows, the gradient of the finite part agrees.
+    """
+    student = _tensor(B, T, V, seed=31).detach().clone()
+    teacher = _tensor(B, T, V, seed=32, grad=False).clone()
+    student[..., -5:] = float("-inf")
+    teacher[..., -5:] = float("-inf")
+    teacher[0, 0, :3] = float("-inf")  # the teacher also rules out a few real tokens
+    student.requires_grad_()
+    options = {"direction": direction, "temperature": 1.3}
+    chunked = DistillationLoss(chunk_size=4, **options)(student, teacher, LABELS)
+    plain = DistillationLoss(chunk_size=None, **options)(student, teacher, LABELS)
+    _assert_same_loss_and_grads(chunked, plain, (student,))
+    # The student gives mass where the teacher has none: only the reverse KL is infinite.
+    assert torch.isfinite(chunked) == (direction != "reverse")
+
+
+@pytest.mark.parametrize("beta", [0.0, 1.0])
+def test_jsd_degenerate_beta_is_zero_with_zero_gradient(beta):
+    """Beta 0 or 1 makes the JSD identically 0; the chunked gradient is 0, not NaN."""
+    student = _tensor(B, T, V, seed=33)
+    value = DistillationLoss(chunk_size=4, direction="jsd", beta=beta)(
+        student, _tensor(B, T, V, seed=34, grad=False)
+    )
+    (grad,) = torch.autograd.grad(value, student)
+    assert value.item() == 0.0
+    assert torch.equal(grad, torch.zeros_like(grad))
+
+
+def test_fused_gradients_cannot_be_used_twice():
+    """The fused gradients are scaled in place: a second backward raises instead of lying."""
+    hidden, weight = _tensor(4, D, seed=35), _tensor(V, D, seed=36)
+    value = FusedLinearDistillationLoss()(hidden, weight, _tensor(4, V, seed=37, grad=False))
+    value.backward(retain_graph=True)
+    with pytest.raises(RuntimeError, match="cannot be backpropagated twice"):
+        value.backward()

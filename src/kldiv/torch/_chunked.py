@@ -14,8 +14,10 @@ the lm_head weight and forms each chunk's logits itself, so no ``N × V``
 tensor exists at all; it returns the gradients of the hidden states, the
 weight and the bias.
 
-The per-token maths is :meth:`DistillationLoss.per_token`, i.e. kldiv's
-functional core; chunking changes where it runs, never what it computes.
+The per-token values come from kldiv's functional core and the gradients from
+:meth:`DistillationLoss.per_token_and_gradient` (analytic for a dense teacher,
+autograd on the chunk for a top-k one); chunking changes where the maths runs,
+never what it computes: tests compare every path with the plain formula.
 """
 
 from __future__ import annotations
@@ -46,7 +48,7 @@ LOGITS_CHUNK_BYTES = 4 << 20
 FUSED_CHUNK_BYTES = 32 << 20
 """Float32 bytes of one chunk's logits on the fused path: large enough for efficient GEMMs."""
 
-PerToken = Callable[..., torch.Tensor]
+LossAndGradient = Callable[..., tuple[torch.Tensor, torch.Tensor]]
 
 
 def check_chunk_size(chunk_size: object) -> int | str | None:
@@ -107,17 +109,17 @@ class _ChunkedPerToken(torch.autograd.Function):
     """Per-token losses whose gradient is computed in the forward pass, chunk by chunk."""
 
     @staticmethod
-    def forward(ctx, student: torch.Tensor, per_token: PerToken, teacher, chunk_rows: int):
+    def forward(
+        ctx, student: torch.Tensor, loss_and_gradient: LossAndGradient, teacher, chunk_rows: int
+    ):
         rows = student.shape[0]
         losses = torch.empty(rows, dtype=_compute_dtype(student.dtype), device=student.device)
         gradient = torch.empty_like(student)
         for start in range(0, rows, chunk_rows):
             stop = min(start + chunk_rows, rows)
-            with torch.enable_grad():
-                chunk = student[start:stop].detach().to(losses.dtype).requires_grad_()
-                values = per_token(chunk, teacher_rows(teacher, start, stop), validate=False)
-                (chunk_gradient,) = torch.autograd.grad(values.sum(), chunk)
-            losses[start:stop] = values.detach()
+            chunk = student[start:stop].detach().to(losses.dtype)
+            values, chunk_gradient = loss_and_gradient(chunk, teacher_rows(teacher, start, stop))
+            losses[start:stop] = values
             gradient[start:stop] = chunk_gradient
         ctx.save_for_backward(gradient)
         ctx.used = False
@@ -137,16 +139,17 @@ class _ChunkedPerToken(torch.autograd.Function):
 
 
 def chunked_per_token(
-    per_token: PerToken,
+    loss_and_gradient: LossAndGradient,
     student_logits: torch.Tensor,
     teacher: torch.Tensor | TopKTeacher,
     *,
     chunk_rows: int,
 ) -> torch.Tensor:
-    """``per_token(student_logits, teacher)`` with the memory of one logits-sized gradient.
+    """Per-token losses whose backward costs the memory of one logits-sized gradient.
 
     Args:
-        per_token: ``(student_rows, teacher_rows, *, validate) -> losses``.
+        loss_and_gradient: ``(student_rows, teacher_rows) -> (losses, gradient)``,
+            the gradient of ``losses.sum()`` w.r.t. the student rows.
         student_logits: ``[..., V]``; the gradient flows to it.
         teacher: dense ``[..., V]`` (no gradient) or a :class:`TopKTeacher` ``[..., k]``.
         chunk_rows: rows (tokens) per chunk.
@@ -161,7 +164,7 @@ def chunked_per_token(
         flat_teacher = TopKTeacher(teacher.indices.reshape(-1, k), teacher.log_probs.reshape(-1, k))
     else:
         flat_teacher = teacher.detach().reshape(-1, teacher.shape[-1])
-    losses = _ChunkedPerToken.apply(flat_student, per_token, flat_teacher, chunk_rows)
+    losses = _ChunkedPerToken.apply(flat_student, loss_and_gradient, flat_teacher, chunk_rows)
     return losses.reshape(batch_shape)
 
 
@@ -170,7 +173,14 @@ class _FusedLinear(torch.autograd.Function):
 
     @staticmethod
     def forward(
-        ctx, hidden, weight, bias, per_token: PerToken, teacher, coefficients, chunk_rows: int
+        ctx,
+        hidden,
+        weight,
+        bias,
+        loss_and_gradient: LossAndGradient,
+        teacher,
+        coefficients,
+        chunk_rows: int,
     ):
         dtype = _compute_dtype(hidden.dtype)
         w = weight.to(dtype)
@@ -183,12 +193,12 @@ class _FusedLinear(torch.autograd.Function):
         for start in range(0, hidden.shape[0], chunk_rows):
             stop = min(start + chunk_rows, hidden.shape[0])
             h = hidden[start:stop].to(dtype)
-            with torch.enable_grad():
-                logits = (h @ w.T if b is None else torch.addmm(b, h, w.T)).requires_grad_()
-                values = per_token(logits, teacher_rows(teacher, start, stop), validate=False)
-                weighted = (values * coefficients[start:stop].to(dtype)).sum()
-                (grad_logits,) = torch.autograd.grad(weighted, logits)
-            total += weighted.detach()
+            logits = h @ w.T if b is None else torch.addmm(b, h, w.T)
+            values, grad_logits = loss_and_gradient(logits, teacher_rows(teacher, start, stop))
+            del logits
+            weights = coefficients[start:stop].to(dtype)
+            total += (values * weights).sum()
+            grad_logits.mul_(weights[:, None])
             if grad_hidden is not None:
                 grad_hidden[start:stop] = grad_logits @ w
             if grad_weight is not None:
@@ -197,18 +207,24 @@ class _FusedLinear(torch.autograd.Function):
                 grad_bias += grad_logits.sum(0)
         ctx.save_for_backward(grad_hidden, grad_weight, grad_bias)
         ctx.dtypes = (weight.dtype, None if bias is None else bias.dtype)
+        ctx.used = False
         return total
 
     @staticmethod
     def backward(ctx, grad_total: torch.Tensor):
+        if ctx.used:
+            raise RuntimeError(
+                "kldiv's fused distillation stores its gradients once and scales them in place; "
+                "it cannot be backpropagated twice"
+            )
+        ctx.used = True
         grad_hidden, grad_weight, grad_bias = ctx.saved_tensors
-        scale = grad_total.to(grad_total.dtype)
 
         def scaled(gradient, dtype=None):
             if gradient is None:
                 return None
-            out = gradient * scale
-            return out if dtype is None else out.to(dtype)
+            gradient = gradient.mul_(grad_total.to(gradient.dtype))  # in place: no second copy
+            return gradient if dtype is None else gradient.to(dtype)
 
         return (
             scaled(grad_hidden),
@@ -348,7 +364,13 @@ class FusedLinearDistillationLoss(nn.Module):
                 weight.shape[0], target_bytes=FUSED_CHUNK_BYTES, minimum=256, device=hidden.device
             )
         return _FusedLinear.apply(
-            flat_hidden, weight, bias, config.per_token, flat_teacher, coefficients, chunk_rows
+            flat_hidden,
+            weight,
+            bias,
+            config.per_token_and_gradient,
+            flat_teacher,
+            coefficients,
+            chunk_rows,
         )
 
     def extra_repr(self) -> str:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import nn
 
@@ -135,6 +137,11 @@ class KLDivLoss(nn.Module):
         return f"input={self.input!r}, reduction={self.reduction!r}, base={self.base}"
 
 
+def _softmax_weighted(q: torch.Tensor, log_ratio: torch.Tensor, mean: torch.Tensor) -> torch.Tensor:
+    """``q ⊙ (log_ratio - mean)``, 0 where ``q = 0`` (the softmax Jacobian applied to log_ratio)."""
+    return torch.where(q > 0, q * (log_ratio - mean[..., None]), 0.0)
+
+
 class DistillationLoss(nn.Module):
     r"""Knowledge-distillation divergence between student and teacher token distributions.
 
@@ -238,7 +245,7 @@ class DistillationLoss(nn.Module):
         else:
             self._check(student_logits, teacher)
             per_token = chunked_per_token(
-                self.per_token, student_logits, teacher, chunk_rows=chunk_rows
+                self.per_token_and_gradient, student_logits, teacher, chunk_rows=chunk_rows
             )
         loss = reduce_items(per_token, reduction=self.reduction, mask=mask, num_items=num_items)
         return loss if self.scale == 1.0 else loss * self.scale
@@ -259,6 +266,53 @@ class DistillationLoss(nn.Module):
         if self.direction == "reverse":
             return kldiv.kl_from_logits(student_logits, teacher, **options)
         return kldiv.js_from_logits(teacher, student_logits, beta=self.beta, **options)
+
+    def per_token_and_gradient(
+        self, student_logits: torch.Tensor, teacher: torch.Tensor | TopKTeacher
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        r"""Per-token losses and their gradient w.r.t. the student's logits, for ``[n, V]`` rows.
+
+        The chunked paths call this on float32 (or float64) rows, without value
+        checks. For a dense teacher the gradient is analytic, with
+        :math:`q = \operatorname{softmax}(z_s/T)`, :math:`p = \operatorname{softmax}(z_t/T)`:
+
+        .. math::
+
+            \partial_{z_s} D(p \| q) = (q - p) / T, \qquad
+            \partial_{z_s} D(q \| p) = q \odot (\log q - \log p - D(q \| p)) / T,
+
+            \partial_{z_s} JS_\beta = (1 - \beta)\, q \odot
+            (\log q - \log m - D(q \| m)) / T
+
+        (no autograd graph: a few row-sized temporaries). Rows whose loss is
+        infinite get a zero gradient. A top-k teacher goes through autograd.
+        """
+        if isinstance(teacher, TopKTeacher):
+            with torch.enable_grad():
+                rows = student_logits.detach().requires_grad_()
+                values = self.per_token(rows, teacher, validate=False)
+                (gradient,) = torch.autograd.grad(values.sum(), rows)
+            return values.detach(), gradient
+        t = self.temperature
+        log_q = torch.log_softmax(student_logits / t, -1)
+        log_p = torch.log_softmax(teacher.to(log_q.dtype) / t, -1)
+        q = log_q.exp()
+        if self.direction == "forward":
+            values = kldiv.kl_from_log_probs(log_p, log_q, validate=False)
+            outer = torch.where(q > 0, -log_p.exp(), 0.0)
+        elif self.direction == "reverse":
+            values = kldiv.kl_from_log_probs(log_q, log_p, validate=False)
+            both = (q > 0) & (log_p > -math.inf)
+            outer = torch.where(both, q * (log_q - log_p + 1.0), 0.0)
+        elif self.beta in (0.0, 1.0):
+            return torch.zeros_like(log_q[..., 0]), torch.zeros_like(q)
+        else:
+            values = kldiv.js_from_log_probs(log_p, log_q, beta=self.beta, validate=False)
+            log_m = torch.logaddexp(log_p + math.log(self.beta), log_q + math.log1p(-self.beta))
+            outer = (1.0 - self.beta) * torch.where(q > 0, q * (log_q - log_m), 0.0)
+        # Through the log-softmax: d/dz_k = G_k - q_k * sum_j G_j, G = dloss/dlog q.
+        gradient = outer - q * outer.sum(-1, keepdim=True)
+        return values, gradient / t if t != 1.0 else gradient
 
     def _chunk_rows(
         self, student_logits: torch.Tensor, teacher: torch.Tensor | TopKTeacher
