@@ -137,9 +137,41 @@ class KLDivLoss(nn.Module):
         return f"input={self.input!r}, reduction={self.reduction!r}, base={self.base}"
 
 
-def _softmax_weighted(q: torch.Tensor, log_ratio: torch.Tensor, mean: torch.Tensor) -> torch.Tensor:
-    """``q ⊙ (log_ratio - mean)``, 0 where ``q = 0`` (the softmax Jacobian applied to log_ratio)."""
-    return torch.where(q > 0, q * (log_ratio - mean[..., None]), 0.0)
+def _forward_kl_and_gradient(
+    log_p: torch.Tensor, log_q: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """D(p‖q) per row and its gradient w.r.t. the logits of q, reusing the inputs' memory.
+
+    Three row-sized float buffers at most; ``log_p`` and ``log_q`` are consumed.
+    Values follow the core's conventions (0 where p = 0, +inf where q = 0 < p,
+    NaN stays NaN); G = -p where q > 0, else 0, as the plain path's ``where``.
+    """
+    terms = log_p - log_q
+    p = log_p.exp_()
+    values = terms.mul_(p).masked_fill_(p == 0, 0.0).sum(-1)
+    del terms
+    gradient = p.neg_().masked_fill_(log_q == -math.inf, 0.0)
+    q = log_q.exp_()
+    return values, gradient.addcmul_(q, gradient.sum(-1, keepdim=True), value=-1.0)
+
+
+def _reverse_kl_and_gradient(
+    log_p: torch.Tensor, log_q: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """D(q‖p) per row and its gradient w.r.t. the logits of q, reusing the inputs' memory.
+
+    G = q (log q - log p + 1) where q > 0 and p > 0, else 0, as the plain path's
+    ``where``; the value is 0 where q = 0 and +inf where p = 0 < q.
+    """
+    ratio = log_q - log_p
+    p_none = log_p == -math.inf
+    del log_p
+    q = log_q.exp_()
+    q_none = q == 0
+    outer = ratio.mul_(q).masked_fill_(q_none, 0.0)
+    values = outer.sum(-1)
+    outer.add_(q).masked_fill_(p_none | q_none, 0.0)
+    return values, outer.addcmul_(q, outer.sum(-1, keepdim=True), value=-1.0)
 
 
 class DistillationLoss(nn.Module):
@@ -296,23 +328,19 @@ class DistillationLoss(nn.Module):
         t = self.temperature
         log_q = torch.log_softmax(student_logits / t, -1)
         log_p = torch.log_softmax(teacher.to(log_q.dtype) / t, -1)
-        q = log_q.exp()
         if self.direction == "forward":
-            values = kldiv.kl_from_log_probs(log_p, log_q, validate=False)
-            outer = torch.where(q > 0, -log_p.exp(), 0.0)
+            values, gradient = _forward_kl_and_gradient(log_p, log_q)
         elif self.direction == "reverse":
-            values = kldiv.kl_from_log_probs(log_q, log_p, validate=False)
-            both = (q > 0) & (log_p > -math.inf)
-            outer = torch.where(both, q * (log_q - log_p + 1.0), 0.0)
+            values, gradient = _reverse_kl_and_gradient(log_p, log_q)
         elif self.beta in (0.0, 1.0):
-            return torch.zeros_like(log_q[..., 0]), torch.zeros_like(q)
+            return torch.zeros_like(log_q[..., 0]), torch.zeros_like(log_q)
         else:
+            q = log_q.exp()
             values = kldiv.js_from_log_probs(log_p, log_q, beta=self.beta, validate=False)
             log_m = torch.logaddexp(log_p + math.log(self.beta), log_q + math.log1p(-self.beta))
             outer = (1.0 - self.beta) * torch.where(q > 0, q * (log_q - log_m), 0.0)
-        # Through the log-softmax: d/dz_k = G_k - q_k * sum_j G_j, G = dloss/dlog q.
-        gradient = outer - q * outer.sum(-1, keepdim=True)
-        return values, gradient / t if t != 1.0 else gradient
+            gradient = outer.addcmul_(q, outer.sum(-1, keepdim=True), value=-1.0)
+        return values, gradient.div_(t) if t != 1.0 else gradient
 
     def _chunk_rows(
         self, student_logits: torch.Tensor, teacher: torch.Tensor | TopKTeacher
