@@ -45,8 +45,9 @@ CHUNKING_MIN_ELEMENTS = 1 << 22
 LOGITS_CHUNK_BYTES = 4 << 20
 """Float32 bytes of one chunk's logits on the logits path: cache-sized (4-8 MiB ran fastest)."""
 
-FUSED_CHUNK_BYTES = 32 << 20
-"""Float32 bytes of one chunk's logits on the fused path: large enough for efficient GEMMs."""
+FUSED_CHUNK_BYTES = 16 << 20
+"""Float32 bytes of one chunk's logits on the fused path (131 rows at V = 32000): big enough
+for efficient GEMMs, small enough that freed chunk buffers stay on the heap and are reused."""
 
 LossAndGradient = Callable[..., tuple[torch.Tensor, torch.Tensor]]
 
@@ -265,7 +266,7 @@ class FusedLinearDistillationLoss(nn.Module):
         reduction: ``"mean"`` (over counted tokens, or ``num_items``) or ``"sum"``.
         scale_by_temperature_squared: multiply by :math:`T^2`.
         chunk_size: tokens per chunk; ``"auto"`` sizes a chunk's float32 logits
-            at about 32 MiB and at least 256 rows (smaller chunks starve the GEMMs).
+            at about 16 MiB and at least 128 rows (smaller chunks starve the GEMMs).
         validate: check the teacher once per call (None: the global default).
 
     Examples:
@@ -361,7 +362,7 @@ class FusedLinearDistillationLoss(nn.Module):
         chunk_rows = self.chunk_size
         if chunk_rows == "auto":
             chunk_rows = auto_chunk_rows(
-                weight.shape[0], target_bytes=FUSED_CHUNK_BYTES, minimum=256, device=hidden.device
+                weight.shape[0], target_bytes=FUSED_CHUNK_BYTES, minimum=128, device=hidden.device
             )
         return _FusedLinear.apply(
             flat_hidden,
