@@ -124,7 +124,7 @@ class Config:
         """The rows per chunk that kldiv's ``chunk_size="auto"`` picks here (now)."""
         if self.path == "logits":
             return auto_chunk_rows(self.v)
-        return auto_chunk_rows(self.v, target_bytes=FUSED_CHUNK_BYTES, minimum=256)
+        return auto_chunk_rows(self.v, target_bytes=FUSED_CHUNK_BYTES, minimum=128)
 
 
 @dataclass

@@ -15,8 +15,8 @@ float range) are recomputed with the exact generic kernel, so results equal the
 generic path's. When validating, each block also yields its minimum and its
 row sums, which check the input in the same pass over memory.
 
-Measured on 2 cores (``benchmarks/discrete_kl.py``): ~7–8 GB/s of input with
-validation, ~11–13 GB/s without, against ~4.5 GB/s for naive NumPy with a
+Measured on 2 cores (``benchmarks/discrete_kl.py``): ~5–9 GB/s of input with
+validation, ~13–16 GB/s without, against ~1–4.5 GB/s for naive NumPy with a
 full-size temporary.
 """
 
