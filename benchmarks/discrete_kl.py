@@ -49,6 +49,7 @@ from pathlib import Path
 import numpy as np
 
 import kldiv
+from _memory import proc_status_kib, reset_high_water_mark  # benchmarks/ is sys.path[0]
 
 MIB = 1 << 20
 SEED = 20240607
@@ -240,24 +241,6 @@ def time_round_robin(
 # --------------------------------------------------------------------------- memory
 
 
-def _proc_status_kib(name: str) -> int:
-    """A ``kB`` field of ``/proc/self/status``, e.g. ``VmRSS``."""
-    with open("/proc/self/status") as status:
-        for line in status:
-            if line.startswith(name + ":"):
-                return int(line.split()[1])
-    raise RuntimeError(f"{name} not in /proc/self/status")
-
-
-def _reset_high_water_mark() -> bool:
-    """Resets VmHWM to the current RSS; False where the kernel does not allow it."""
-    try:
-        Path("/proc/self/clear_refs").write_text("5")
-    except OSError:
-        return False
-    return True
-
-
 def child_memory(method: str, rows: int, cols: int) -> dict[str, float | bool | str]:
     """Extra peak memory of one call of ``method``, in this (fresh) process.
 
@@ -271,11 +254,11 @@ def child_memory(method: str, rows: int, cols: int) -> dict[str, float | bool | 
     else:
         log_method(method, *make_logits(8, 128, seed=1))()
         fn = log_method(method, *make_logits(rows, cols))
-    rss_before = _proc_status_kib("VmRSS")
-    reset = _reset_high_water_mark()
-    hwm_before = _proc_status_kib("VmHWM")
+    rss_before = proc_status_kib("VmRSS")
+    reset = reset_high_water_mark()
+    hwm_before = proc_status_kib("VmHWM")
     fn()
-    hwm_after = _proc_status_kib("VmHWM")
+    hwm_after = proc_status_kib("VmHWM")
     return {
         "method": method,
         "rss_before_mib": rss_before / 1024,

@@ -76,6 +76,7 @@ import torch
 import torch.nn.functional as F  # noqa: N812
 
 import kldiv
+from _memory import proc_status_kib, reset_high_water_mark  # benchmarks/ is sys.path[0]
 from kldiv.torch import DistillationLoss, FusedLinearDistillationLoss
 from kldiv.torch._chunked import FUSED_CHUNK_BYTES, auto_chunk_rows
 
@@ -321,24 +322,6 @@ def time_config(config: Config, methods: list[str], repeats: int) -> dict[str, T
 # --------------------------------------------------------------------------- memory
 
 
-def _proc_status_kib(name: str) -> int:
-    """A ``kB`` field of ``/proc/self/status``, e.g. ``VmRSS``."""
-    with open("/proc/self/status") as status:
-        for line in status:
-            if line.startswith(name + ":"):
-                return int(line.split()[1])
-    raise RuntimeError(f"{name} not in /proc/self/status")
-
-
-def _reset_high_water_mark() -> bool:
-    """Resets VmHWM to the current RSS; False where the kernel does not allow it."""
-    try:
-        Path("/proc/self/clear_refs").write_text("5")
-    except OSError:
-        return False
-    return True
-
-
 def _malloc_trim() -> None:
     """Returns freed heap memory to the OS (glibc), so that VmRSS is the live data."""
     with contextlib.suppress(OSError, AttributeError):
@@ -360,10 +343,10 @@ def child_memory(config: Config, method: str) -> dict[str, float | bool | str]:
     clear_grads(inputs)
     gc.collect()
     _malloc_trim()
-    reset = _reset_high_water_mark()
-    rss_before = _proc_status_kib("VmRSS")
+    reset = reset_high_water_mark()
+    rss_before = proc_status_kib("VmRSS")
     step()
-    hwm_after = _proc_status_kib("VmHWM")
+    hwm_after = proc_status_kib("VmHWM")
     extra = (hwm_after - rss_before) * 1024
     return {
         "method": method,
