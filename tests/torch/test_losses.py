@@ -305,3 +305,19 @@ def test_torch_compile_smoke():
         torch.compile(kl, backend="aot_eager")(student, teacher), kl(student, teacher)
     )
     assert np.isfinite(compiled(student, teacher, labels).item())
+
+
+@pytest.mark.parametrize("form", ["probs", "log_probs", "logits"])
+def test_kl_loss_gradcheck(form):
+    """Gradcheck of KLDivLoss in float64, masked mean over (B, T), both arguments."""
+    z_p, z_q = _logits(2, 3, 5, seed=40), _logits(2, 3, 5, seed=41)
+    mask = torch.tensor([[True, False, True], [True, True, False]])
+    loss = KLDivLoss(input=form, validate=False)
+    transform = {
+        "probs": lambda z: torch.softmax(z, -1),
+        "log_probs": lambda z: torch.log_softmax(z, -1),
+        "logits": lambda z: z,
+    }[form]
+    assert torch.autograd.gradcheck(
+        lambda a, b: loss(transform(a), transform(b), mask=mask), (z_p, z_q)
+    )

@@ -209,3 +209,27 @@ def test_forward_errors():
         KLPenalty(mode="reward")(logprobs, ref, num_items=3)
     with pytest.raises(kldiv.KLDivError, match="`num_items` must be"):
         penalty(logprobs, ref, num_items=-1)
+
+
+@pytest.mark.parametrize("estimator", ["k1", "k2", "k3"])
+def test_loss_mode_gradcheck(estimator):
+    """The module's loss mode passes gradcheck in float64, mask and importance weights on."""
+    generator = torch.Generator().manual_seed(7)
+    log_p = (-torch.rand(3, 4, generator=generator, dtype=torch.float64) - 0.1).requires_grad_()
+    log_ref = (-torch.rand(3, 4, generator=generator, dtype=torch.float64) - 0.1).requires_grad_()
+    old = log_p.detach() - 0.05
+    mask = torch.tensor([[1, 1, 0, 1], [0, 1, 1, 1], [1, 0, 0, 1]], dtype=torch.bool)
+    penalty = KLPenalty(estimator=estimator, coef=0.3)
+    assert torch.autograd.gradcheck(
+        lambda a, b: penalty(a, b, mask, old_logprobs=old), (log_p, log_ref)
+    )
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")
+def test_torch_compile_smoke():
+    """KLPenalty traces and runs under torch.compile (aot_eager: no codegen, fast)."""
+    log_p, log_ref = -torch.rand(2, 5) - 0.1, -torch.rand(2, 5) - 0.1
+    mask = torch.tensor([[1, 1, 1, 0, 0], [1, 1, 0, 1, 1]], dtype=torch.bool)
+    penalty = KLPenalty(estimator="k3")
+    compiled = torch.compile(penalty, backend="aot_eager")
+    torch.testing.assert_close(compiled(log_p, log_ref, mask), penalty(log_p, log_ref, mask))
