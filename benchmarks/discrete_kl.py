@@ -49,7 +49,11 @@ from pathlib import Path
 import numpy as np
 
 import kldiv
-from _memory import proc_status_kib, reset_high_water_mark  # benchmarks/ is sys.path[0]
+from _common import (  # benchmarks/ is sys.path[0]
+    machine_facts,
+    proc_status_kib,
+    reset_high_water_mark,
+)
 
 MIB = 1 << 20
 SEED = 20240607
@@ -299,22 +303,7 @@ def settings(rows: int, cols: int, repeats: int) -> list[str]:
     import scipy
     import torch
 
-    try:
-        thp = Path("/sys/kernel/mm/transparent_hugepage/enabled").read_text().strip()
-    except OSError:
-        thp = "unreadable"
-    cpu = "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    try:
-        affinity = len(os.sched_getaffinity(0))
-    except AttributeError:
-        affinity = os.cpu_count()
+    thp, cpu, affinity = machine_facts()
     return [
         f"- Python {platform.python_version()}, NumPy {np.__version__}, SciPy {scipy.__version__}, "
         f"torch {torch.__version__}, kldiv {kldiv.__version__}",

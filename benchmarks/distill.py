@@ -76,7 +76,11 @@ import torch
 import torch.nn.functional as F  # noqa: N812
 
 import kldiv
-from _memory import proc_status_kib, reset_high_water_mark  # benchmarks/ is sys.path[0]
+from _common import (  # benchmarks/ is sys.path[0]
+    machine_facts,
+    proc_status_kib,
+    reset_high_water_mark,
+)
 from kldiv.torch import DistillationLoss, FusedLinearDistillationLoss
 from kldiv.torch._chunked import FUSED_CHUNK_BYTES, auto_chunk_rows
 
@@ -406,22 +410,7 @@ def source_revision() -> str:
 
 def settings(repeats: int) -> list[str]:
     """The settings that matter for the numbers, as Markdown list items."""
-    try:
-        thp = Path("/sys/kernel/mm/transparent_hugepage/enabled").read_text().strip()
-    except OSError:
-        thp = "unreadable"
-    cpu = "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    try:
-        usable = len(os.sched_getaffinity(0))
-    except AttributeError:
-        usable = os.cpu_count()
+    thp, cpu, usable = machine_facts()
     return [
         f"- Python {platform.python_version()}, torch {torch.__version__}, "
         f"kldiv {kldiv.__version__} (source at commit `{source_revision()}`)",

@@ -28,8 +28,8 @@ import torch
 from torch import nn
 
 from kldiv.errors import KLDivError
-from kldiv.torch._reduction import check_reduction
-from kldiv.torch._teachers import TeacherHead, TopKTeacher, teacher_rows
+from kldiv.torch._reduction import check_num_items, check_reduction, mask_from_labels
+from kldiv.torch._teachers import TeacherHead, TopKTeacher, flatten_teacher, teacher_rows
 
 __all__ = [
     "CHUNKING_MIN_ELEMENTS",
@@ -160,11 +160,7 @@ def chunked_per_token(
     """
     batch_shape = student_logits.shape[:-1]
     flat_student = student_logits.reshape(-1, student_logits.shape[-1])
-    if isinstance(teacher, TopKTeacher):
-        k = teacher.indices.shape[-1]
-        flat_teacher = TopKTeacher(teacher.indices.reshape(-1, k), teacher.log_probs.reshape(-1, k))
-    else:
-        flat_teacher = teacher.detach().reshape(-1, teacher.shape[-1])
+    flat_teacher = flatten_teacher(teacher)
     losses = _ChunkedPerToken.apply(flat_student, loss_and_gradient, flat_teacher, chunk_rows)
     return losses.reshape(batch_shape)
 
@@ -347,14 +343,9 @@ class FusedLinearDistillationLoss(nn.Module):
                 f"`weight` must be [V, d] with d = {hidden.shape[-1]} (the hidden size); "
                 f"got {tuple(weight.shape)}"
             )
-        mask = None
-        if labels is not None:
-            if tuple(labels.shape) != tuple(batch_shape):
-                raise KLDivError(
-                    f"`labels` must have the hidden states' shape without the hidden axis, "
-                    f"{tuple(batch_shape)}; got {tuple(labels.shape)}"
-                )
-            mask = (labels != config.ignore_index).reshape(-1)
+        mask = mask_from_labels(labels, config.ignore_index, batch_shape)
+        if mask is not None:
+            mask = mask.reshape(-1)
         flat_hidden = hidden.reshape(-1, hidden.shape[-1])
         rows = flat_hidden.shape[0]
         flat_teacher = _flatten_teacher(teacher, rows, weight.shape[0])
@@ -379,30 +370,24 @@ class FusedLinearDistillationLoss(nn.Module):
 
 
 def _flatten_teacher(teacher, rows: int, vocabulary: int):
-    if isinstance(teacher, TopKTeacher):
-        k = teacher.indices.shape[-1]
-        flat = TopKTeacher(teacher.indices.reshape(-1, k), teacher.log_probs.reshape(-1, k))
-    elif isinstance(teacher, TeacherHead):
-        dtype = torch.promote_types(teacher.hidden.dtype, torch.float32)
-        flat = TeacherHead(
-            teacher.hidden.detach().reshape(-1, teacher.hidden.shape[-1]),
-            teacher.weight.detach().to(dtype),
-            None if teacher.bias is None else teacher.bias.detach().to(dtype),
-        )
-        if flat.weight.shape[0] != vocabulary:
+    """:func:`flatten_teacher`, checked against the student's tokens and vocabulary."""
+    flat = flatten_teacher(teacher)
+    if isinstance(flat, TeacherHead):
+        teacher_vocabulary, leading = flat.weight.shape[0], flat.hidden.shape[0]
+        if teacher_vocabulary != vocabulary:
             raise KLDivError(
-                f"the teacher's lm_head has {flat.weight.shape[0]} rows; the student's "
+                f"the teacher's lm_head has {teacher_vocabulary} rows; the student's "
                 f"vocabulary has {vocabulary}"
             )
-        return flat if flat.hidden.shape[0] == rows else _rows_mismatch(flat.hidden.shape[0], rows)
+    elif isinstance(flat, TopKTeacher):
+        leading = flat.indices.shape[0]
     else:
-        flat = teacher.detach().reshape(-1, teacher.shape[-1])
+        leading = flat.shape[0]
         if flat.shape[-1] != vocabulary:
             raise KLDivError(
                 f"`teacher` logits must have the student's vocabulary {vocabulary} on the "
                 f"last axis; got {tuple(teacher.shape)}"
             )
-    leading = flat.indices.shape[0] if isinstance(flat, TopKTeacher) else flat.shape[0]
     return flat if leading == rows else _rows_mismatch(leading, rows)
 
 
@@ -423,9 +408,6 @@ def _coefficients(mask, rows, reduction, num_items, scale, like) -> torch.Tensor
     elif isinstance(num_items, torch.Tensor):
         denominator = num_items.to(dtype)
     else:
-        if isinstance(num_items, bool) or not isinstance(num_items, int | float) or num_items < 0:
-            raise KLDivError(
-                f"`num_items` must be None, a non-negative number or a tensor; got {num_items!r}"
-            )
+        check_num_items(num_items)
         denominator = torch.tensor(float(num_items), dtype=dtype, device=like.device)
     return counted * (scale / denominator.clamp_min(1))

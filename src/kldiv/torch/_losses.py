@@ -26,7 +26,7 @@ from kldiv.torch._chunked import (
     check_chunk_size,
     chunked_per_token,
 )
-from kldiv.torch._reduction import check_reduction, reduce_items
+from kldiv.torch._reduction import check_reduction, mask_from_labels, reduce_items
 from kldiv.torch._teachers import TopKTeacher
 
 __all__ = ["DistillationLoss", "KLDivLoss", "TopKTeacher"]
@@ -43,19 +43,6 @@ def _check_choice(name: str, value: object, choices: tuple[str, ...]) -> str:
     if value not in choices:
         raise KLDivError(f"`{name}` must be one of {list(choices)}; got {value!r}")
     return value  # type: ignore[return-value]
-
-
-def _mask_from_labels(
-    labels: torch.Tensor | None, ignore_index: int, batch_shape
-) -> torch.Tensor | None:
-    if labels is None:
-        return None
-    if tuple(labels.shape) != tuple(batch_shape):
-        raise KLDivError(
-            f"`labels` must have the logits' shape without the vocabulary axis, "
-            f"{tuple(batch_shape)}; got {tuple(labels.shape)}"
-        )
-    return labels != ignore_index
 
 
 class KLDivLoss(nn.Module):
@@ -270,7 +257,7 @@ class DistillationLoss(nn.Module):
         Returns:
             The reduced loss, or per-token values ``[...]`` for ``reduction="none"``.
         """
-        mask = _mask_from_labels(labels, self.ignore_index, student_logits.shape[:-1])
+        mask = mask_from_labels(labels, self.ignore_index, student_logits.shape[:-1])
         chunk_rows = self._chunk_rows(student_logits, teacher)
         if chunk_rows is None:
             per_token = self.per_token(student_logits, teacher, validate=self.validate)

@@ -15,7 +15,14 @@ import torch
 
 from kldiv.errors import KLDivError
 
-__all__ = ["REDUCTIONS", "check_reduction", "count_items", "reduce_items"]
+__all__ = [
+    "REDUCTIONS",
+    "check_num_items",
+    "check_reduction",
+    "count_items",
+    "mask_from_labels",
+    "reduce_items",
+]
 
 REDUCTIONS = ("mean", "sum", "none")
 
@@ -27,13 +34,28 @@ def check_reduction(reduction: object) -> str:
     return reduction  # type: ignore[return-value]
 
 
-def _check_num_items(num_items: object) -> None:
+def check_num_items(num_items: object) -> None:
+    """None, a non-negative number or a tensor (not inspected: no host sync)."""
     if num_items is None or isinstance(num_items, torch.Tensor):
         return
     if not isinstance(num_items, numbers.Real) or isinstance(num_items, bool) or num_items < 0:
         raise KLDivError(
             f"`num_items` must be None, a non-negative number or a tensor; got {num_items!r}"
         )
+
+
+def mask_from_labels(
+    labels: torch.Tensor | None, ignore_index: int, token_shape: tuple
+) -> torch.Tensor | None:
+    """``labels != ignore_index``, after checking that there is one label per token."""
+    if labels is None:
+        return None
+    if tuple(labels.shape) != tuple(token_shape):
+        raise KLDivError(
+            f"`labels` must have one entry per token, shape {tuple(token_shape)}; "
+            f"got {tuple(labels.shape)}"
+        )
+    return labels != ignore_index
 
 
 def reduce_items(
@@ -75,7 +97,7 @@ def reduce_items(
         tensor(2.)
     """
     check_reduction(reduction)
-    _check_num_items(num_items)
+    check_num_items(num_items)
     if mask is not None:
         if mask.shape != values.shape:
             raise KLDivError(

@@ -6,7 +6,7 @@ from typing import NamedTuple
 
 import torch
 
-__all__ = ["TeacherHead", "TopKTeacher", "teacher_rows"]
+__all__ = ["TeacherHead", "TopKTeacher", "flatten_teacher", "teacher_rows"]
 
 
 class TopKTeacher(NamedTuple):
@@ -55,3 +55,24 @@ def teacher_rows(
             logits = hidden @ teacher.weight.to(dtype).T
             return logits if teacher.bias is None else logits + teacher.bias.to(dtype)
     return teacher[start:stop]
+
+
+def flatten_teacher(
+    teacher: torch.Tensor | TopKTeacher | TeacherHead,
+) -> torch.Tensor | TopKTeacher | TeacherHead:
+    """The teacher with its token axes flattened to one, ``[N, ...]``, detached.
+
+    A :class:`TeacherHead`'s weight and bias are cast once to float32 (or better),
+    so that :func:`teacher_rows` never copies them per chunk.
+    """
+    if isinstance(teacher, TopKTeacher):
+        k = teacher.indices.shape[-1]
+        return TopKTeacher(teacher.indices.reshape(-1, k), teacher.log_probs.reshape(-1, k))
+    if isinstance(teacher, TeacherHead):
+        dtype = torch.promote_types(teacher.hidden.dtype, torch.float32)
+        return TeacherHead(
+            teacher.hidden.detach().reshape(-1, teacher.hidden.shape[-1]),
+            teacher.weight.detach().to(dtype),
+            None if teacher.bias is None else teacher.bias.detach().to(dtype),
+        )
+    return teacher.detach().reshape(-1, teacher.shape[-1])
