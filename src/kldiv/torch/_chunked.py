@@ -106,6 +106,16 @@ def _compute_dtype(dtype: torch.dtype) -> torch.dtype:
     return torch.promote_types(dtype, torch.float32)
 
 
+def _backward_once(ctx, what: str) -> None:
+    """Gradients stored in the forward pass are scaled in place: a second backward would lie."""
+    if ctx.used:
+        raise RuntimeError(
+            f"kldiv's {what} stores its gradients once and scales them in place; "
+            "it cannot be backpropagated twice"
+        )
+    ctx.used = True
+
+
 class _ChunkedPerToken(torch.autograd.Function):
     """Per-token losses whose gradient is computed in the forward pass, chunk by chunk."""
 
@@ -128,12 +138,7 @@ class _ChunkedPerToken(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, grad_losses: torch.Tensor):
-        if ctx.used:
-            raise RuntimeError(
-                "kldiv's chunked distillation stores its gradient once and scales it in place; "
-                "it cannot be backpropagated twice (use chunk_size=None with retain_graph)"
-            )
-        ctx.used = True
+        _backward_once(ctx, "chunked distillation (use chunk_size=None with retain_graph)")
         (gradient,) = ctx.saved_tensors
         gradient.mul_(grad_losses.to(gradient.dtype)[:, None])
         return gradient, None, None, None
@@ -209,12 +214,7 @@ class _FusedLinear(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, grad_total: torch.Tensor):
-        if ctx.used:
-            raise RuntimeError(
-                "kldiv's fused distillation stores its gradients once and scales them in place; "
-                "it cannot be backpropagated twice"
-            )
-        ctx.used = True
+        _backward_once(ctx, "fused distillation")
         grad_hidden, grad_weight, grad_bias = ctx.saved_tensors
 
         def scaled(gradient, dtype=None):
