@@ -9,6 +9,7 @@ Examples:
     0.0201355
 """
 
+from kldiv import distributions
 from kldiv._validation import set_default_validate
 from kldiv.discrete import (
     cross_entropy,
@@ -25,16 +26,19 @@ from kldiv.discrete import (
     kl_from_logits,
     kl_from_probs,
 )
-from kldiv.errors import KLDivError
+from kldiv.distributions import kl_divergence, register_kl, registered_pairs
+from kldiv.errors import KLDivError, NoClosedFormError
 
 __version__ = "0.1.0"
 
 __all__ = [
     "KLDivError",
+    "NoClosedFormError",
     "__version__",
     "cross_entropy",
     "cross_entropy_from_log_probs",
     "cross_entropy_from_logits",
+    "distributions",
     "entropy",
     "entropy_from_log_probs",
     "entropy_from_logits",
@@ -42,8 +46,11 @@ __all__ = [
     "js_from_log_probs",
     "js_from_logits",
     "js_from_probs",
+    "kl_divergence",
     "kl_from_log_probs",
     "kl_from_logits",
     "kl_from_probs",
+    "register_kl",
+    "registered_pairs",
     "set_default_validate",
 ]

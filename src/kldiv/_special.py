@@ -13,7 +13,28 @@ from typing import Any
 
 from kldiv._array_api import is_jax_namespace, is_numpy_namespace, is_torch_namespace
 
-__all__ = ["log_softmax", "logsumexp", "logsumexp_or_minus_inf", "with_minus_inf_at"]
+__all__ = [
+    "betaln",
+    "digamma",
+    "erf",
+    "erfc",
+    "gammainc",
+    "gammaln",
+    "i0e",
+    "i1e",
+    "log_ndtr",
+    "log_sigmoid",
+    "log_softmax",
+    "logsumexp",
+    "logsumexp_or_minus_inf",
+    "multidigamma",
+    "multigammaln",
+    "ndtri",
+    "softplus",
+    "trigamma",
+    "with_minus_inf_at",
+    "xlogy",
+]
 
 Array = Any
 
@@ -100,3 +121,258 @@ def with_minus_inf_at(x: Array, indices: Array, axis: int, *, xp: ModuleType) ->
     moved_indices = xp.moveaxis(indices, axis, -1)
     hit = xp.any(moved_indices[..., :, None] == positions, axis=-2)
     return xp.where(xp.moveaxis(hit, -1, axis), -xp.inf, x)
+
+
+# --- Elementwise special functions of the distributions' closed forms --------------------------
+#
+# Each routes to torch.special / jax.scipy.special / scipy.special by namespace. Any other
+# namespace (array_api_strict, Dask, ...) goes through SciPy on a NumPy copy (or Dask's
+# map_blocks), which is exact but not differentiable: those backends have no autodiff.
+
+
+def _scipy_special():
+    import scipy.special  # a runtime dependency, imported only when needed
+
+    return scipy.special
+
+
+def _elementwise(name: str, *args: Array, xp: ModuleType, torch_name: str | None = None) -> Array:
+    if is_torch_namespace(xp):
+        torch = sys.modules["torch"]
+        return getattr(torch.special, torch_name or name)(*args)
+    if is_jax_namespace(xp):
+        import jax.scipy.special  # JAX is imported already: its arrays arrived
+
+        return getattr(jax.scipy.special, name)(*args)
+    function = getattr(_scipy_special(), name)
+    if is_numpy_namespace(xp):
+        return function(*args)
+    return _through_numpy(function, args, xp=xp)
+
+
+def _through_numpy(function: Any, args: tuple, *, xp: ModuleType) -> Array:
+    from kldiv._array_api import is_dask_namespace, to_numpy
+
+    arrays = [a for a in args if hasattr(a, "shape")]
+    if is_dask_namespace(xp):
+        import dask.array as da
+
+        return da.map_blocks(function, *args, dtype=arrays[0].dtype)
+    import numpy as np
+
+    like = arrays[0]
+    values = [to_numpy(a) if hasattr(a, "shape") else a for a in args]
+    result = np.asarray(function(*values), dtype=to_numpy(like).dtype)
+    return xp.asarray(result, device=like.device)
+
+
+def gammaln(x: Array, *, xp: ModuleType) -> Array:
+    r""":math:`\log \Gamma(x)` for :math:`x > 0`.
+
+    Examples:
+        >>> import numpy as np
+        >>> import array_api_compat.numpy as xp
+        >>> gammaln(np.array([1.0, 5.0]), xp=xp)
+        array([0.        , 3.17805383])
+    """
+    return _elementwise("gammaln", x, xp=xp)
+
+
+def digamma(x: Array, *, xp: ModuleType) -> Array:
+    r"""The digamma function :math:`\psi(x) = \frac{d}{dx} \log\Gamma(x)`.
+
+    Examples:
+        >>> import numpy as np
+        >>> import array_api_compat.numpy as xp
+        >>> float(digamma(np.array(1.0), xp=xp))  # minus the Euler–Mascheroni constant
+        -0.5772156649015329
+    """
+    return _elementwise("digamma", x, xp=xp, torch_name="digamma")
+
+
+def trigamma(x: Array, *, xp: ModuleType) -> Array:
+    r"""The trigamma function :math:`\psi_1(x) = \psi'(x)`.
+
+    Examples:
+        >>> import numpy as np
+        >>> import array_api_compat.numpy as xp
+        >>> round(float(trigamma(np.array(1.0), xp=xp)), 10)  # pi^2 / 6
+        1.6449340668
+    """
+    if is_torch_namespace(xp):
+        return sys.modules["torch"].special.polygamma(1, x)
+    if is_jax_namespace(xp):
+        import jax.numpy as jnp
+        import jax.scipy.special
+
+        return jax.scipy.special.polygamma(jnp.asarray(1, dtype=jnp.int32), x)
+    if is_numpy_namespace(xp):
+        return _scipy_special().polygamma(1, x)
+    return _through_numpy(lambda v: _scipy_special().polygamma(1, v), (x,), xp=xp)
+
+
+def betaln(a: Array, b: Array, *, xp: ModuleType) -> Array:
+    r""":math:`\log B(a, b) = \log\Gamma(a) + \log\Gamma(b) - \log\Gamma(a + b)`.
+
+    Examples:
+        >>> import numpy as np
+        >>> import array_api_compat.numpy as xp
+        >>> float(betaln(np.array(1.0), np.array(1.0), xp=xp))
+        0.0
+    """
+    return gammaln(a, xp=xp) + gammaln(b, xp=xp) - gammaln(a + b, xp=xp)
+
+
+def erf(x: Array, *, xp: ModuleType) -> Array:
+    r"""The error function :math:`\frac{2}{\sqrt\pi}\int_0^x e^{-t^2} dt`.
+
+    Examples:
+        >>> import numpy as np
+        >>> import array_api_compat.numpy as xp
+        >>> float(erf(np.array(0.0), xp=xp))
+        0.0
+    """
+    return _elementwise("erf", x, xp=xp)
+
+
+def erfc(x: Array, *, xp: ModuleType) -> Array:
+    r"""The complementary error function :math:`1 - \operatorname{erf}(x)`, accurate for large x.
+
+    Examples:
+        >>> import numpy as np
+        >>> import array_api_compat.numpy as xp
+        >>> float(erfc(np.array(0.0), xp=xp))
+        1.0
+    """
+    return _elementwise("erfc", x, xp=xp)
+
+
+def log_ndtr(x: Array, *, xp: ModuleType) -> Array:
+    r"""The log of the standard normal CDF, :math:`\log\Phi(x)`, accurate in the far left tail.
+
+    Examples:
+        >>> import numpy as np
+        >>> import array_api_compat.numpy as xp
+        >>> round(float(log_ndtr(np.array(0.0), xp=xp)), 12)  # log 1/2
+        -0.69314718056
+    """
+    return _elementwise("log_ndtr", x, xp=xp)
+
+
+def ndtri(p: Array, *, xp: ModuleType) -> Array:
+    r"""The standard normal quantile :math:`\Phi^{-1}(p)`.
+
+    Examples:
+        >>> import numpy as np
+        >>> import array_api_compat.numpy as xp
+        >>> float(ndtri(np.array(0.5), xp=xp))
+        0.0
+    """
+    return _elementwise("ndtri", p, xp=xp)
+
+
+def i0e(x: Array, *, xp: ModuleType) -> Array:
+    r"""The exponentially scaled modified Bessel function :math:`e^{-|x|} I_0(x)`.
+
+    Examples:
+        >>> import numpy as np
+        >>> import array_api_compat.numpy as xp
+        >>> float(i0e(np.array(0.0), xp=xp))
+        1.0
+    """
+    return _elementwise("i0e", x, xp=xp)
+
+
+def i1e(x: Array, *, xp: ModuleType) -> Array:
+    r"""The exponentially scaled modified Bessel function :math:`e^{-|x|} I_1(x)`.
+
+    Examples:
+        >>> import numpy as np
+        >>> import array_api_compat.numpy as xp
+        >>> float(i1e(np.array(0.0), xp=xp))
+        0.0
+    """
+    return _elementwise("i1e", x, xp=xp)
+
+
+def gammainc(a: Array, x: Array, *, xp: ModuleType) -> Array:
+    r"""The regularised lower incomplete gamma function :math:`P(a, x)`.
+
+    Examples:
+        >>> import numpy as np
+        >>> import array_api_compat.numpy as xp
+        >>> round(float(gammainc(np.array(1.0), np.array(1.0), xp=xp)), 12)  # 1 - 1/e
+        0.632120558829
+    """
+    return _elementwise("gammainc", a, x, xp=xp)
+
+
+def xlogy(x: Array, y: Array, *, xp: ModuleType) -> Array:
+    r""":math:`x \log y`, 0 where :math:`x = 0`, with a finite gradient there (double where).
+
+    Examples:
+        >>> import numpy as np
+        >>> import array_api_compat.numpy as xp
+        >>> xlogy(np.array([0.0, 2.0]), np.array([0.0, np.e]), xp=xp)
+        array([0., 2.])
+    """
+    safe_y = xp.where(x == 0, xp.ones_like(y), y)
+    return xp.where(x == 0, xp.zeros_like(x), x * xp.log(safe_y))
+
+
+def softplus(x: Array, *, xp: ModuleType) -> Array:
+    r""":math:`\log(1 + e^x)`, stable for large :math:`|x|`.
+
+    Examples:
+        >>> import numpy as np
+        >>> import array_api_compat.numpy as xp
+        >>> [float(softplus(np.array(x), xp=xp)) for x in (-1000.0, 1000.0)]
+        [0.0, 1000.0]
+    """
+    return xp.maximum(x, xp.zeros_like(x)) + xp.log1p(xp.exp(-xp.abs(x)))
+
+
+def log_sigmoid(x: Array, *, xp: ModuleType) -> Array:
+    r""":math:`\log \sigma(x) = -\operatorname{softplus}(-x)`.
+
+    Examples:
+        >>> import numpy as np
+        >>> import array_api_compat.numpy as xp
+        >>> round(float(log_sigmoid(np.array(0.0), xp=xp)), 12)
+        -0.69314718056
+    """
+    return -softplus(-x, xp=xp)
+
+
+def multigammaln(a: Array, d: int, *, xp: ModuleType) -> Array:
+    r"""The log multivariate gamma function.
+
+    :math:`\log\Gamma_d(a) = \tfrac{d(d-1)}{4}\log\pi + \sum_{j=1}^{d} \log\Gamma(a + (1 - j)/2)`.
+
+    Examples:
+        >>> import numpy as np
+        >>> import array_api_compat.numpy as xp
+        >>> float(multigammaln(np.array(3.0), 1, xp=xp))  # log Gamma(3)
+        0.6931471805599453
+    """
+    import math
+
+    total = d * (d - 1) / 4.0 * math.log(math.pi)
+    for j in range(1, d + 1):
+        total = total + gammaln(a + (1 - j) / 2.0, xp=xp)
+    return total
+
+
+def multidigamma(a: Array, d: int, *, xp: ModuleType) -> Array:
+    r"""The derivative of :func:`multigammaln`: :math:`\sum_{j=1}^{d} \psi(a + (1 - j)/2)`.
+
+    Examples:
+        >>> import numpy as np
+        >>> import array_api_compat.numpy as xp
+        >>> float(multidigamma(np.array(1.0), 1, xp=xp))
+        -0.5772156649015329
+    """
+    total = xp.zeros_like(a)
+    for j in range(1, d + 1):
+        total = total + digamma(a + (1 - j) / 2.0, xp=xp)
+    return total

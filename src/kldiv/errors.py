@@ -7,7 +7,7 @@ not know kldiv. Messages name the argument, what was expected and what arrived.
 
 from __future__ import annotations
 
-__all__ = ["KLDivError"]
+__all__ = ["KLDivError", "NoClosedFormError"]
 
 
 class KLDivError(ValueError):
@@ -20,4 +20,19 @@ class KLDivError(ValueError):
         ... except kldiv.KLDivError as err:
         ...     print(err)
         `q` must hold probabilities (finite and >= 0); got -0.5 at index (1,)
+    """
+
+
+class NoClosedFormError(KLDivError, NotImplementedError):
+    """No closed form is registered for a pair of distributions.
+
+    Raised by :func:`kldiv.kl_divergence`; the message names the pair and points
+    to :func:`kldiv.estimate`, which falls back to quadrature or Monte Carlo
+    with an error bar. It is both a :class:`KLDivError` and a
+    :class:`NotImplementedError` (what ``torch.distributions`` raises).
+
+    Examples:
+        >>> import kldiv
+        >>> issubclass(kldiv.NoClosedFormError, NotImplementedError)
+        True
     """

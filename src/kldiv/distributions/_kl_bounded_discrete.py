@@ -1,0 +1,1 @@
+"""Closed forms among the bounded-support and discrete families."""

@@ -1,0 +1,1 @@
+"""Cross-area closed forms: pairs whose two families live in different modules."""

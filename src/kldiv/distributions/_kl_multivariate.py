@@ -1,0 +1,1 @@
+"""Closed forms among the multivariate and structural families."""

@@ -1,0 +1,3 @@
+"""Multivariate distributions: MultivariateNormal, LowRankMultivariateNormal, Dirichlet, Wishart."""
+
+__all__: list[str] = []

@@ -1,0 +1,3 @@
+"""Structural distributions: Independent, Deterministic (Delta), MixtureSameFamily."""
+
+__all__: list[str] = []
