@@ -21,6 +21,7 @@ from kldiv.distributions import (  # noqa: F401
     _structural,
 )
 from kldiv.distributions._base import Distribution
+from kldiv.distributions._convert import from_scipy, from_torch
 from kldiv.distributions._bounded import *  # noqa: F403
 from kldiv.distributions._discrete import *  # noqa: F403
 from kldiv.distributions._multivariate import *  # noqa: F403
@@ -31,6 +32,8 @@ from kldiv.distributions._structural import *  # noqa: F403
 
 __all__ = [
     "Distribution",
+    "from_scipy",
+    "from_torch",
     "kl_divergence",
     "register_kl",
     "registered_pairs",

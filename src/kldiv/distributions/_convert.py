@@ -1,22 +1,340 @@
-"""Front doors: kldiv distributions as they are, torch.distributions and SciPy objects converted."""
+"""Front doors: torch.distributions objects and SciPy frozen distributions as kldiv ones.
+
+``kl_divergence`` (and the estimators) accept three kinds of distribution:
+
+- kldiv's own, used as they are;
+- ``torch.distributions`` objects, whose parameter tensors are passed through
+  untouched (no copy, no detach), so gradients flow to them and the result is
+  a torch tensor; the parameterisation the user chose is kept (``probs`` or
+  ``logits``, covariance, precision or Cholesky factor);
+- SciPy frozen distributions (``scipy.stats.norm(0, 1)``), converted to
+  NumPy parameters; a ``loc`` or ``scale`` that the kldiv family has no room
+  for (a shifted exponential, say) is an error, not a silent drop.
+"""
 
 from __future__ import annotations
 
 import copy
+import sys
+from collections.abc import Callable
 from types import ModuleType
 from typing import Any
+
+import numpy as np
 
 from kldiv._array_api import device, is_numpy_namespace
 from kldiv.distributions._base import Distribution
 from kldiv.errors import KLDivError
 
-__all__ = ["as_distribution", "common_namespace"]
+__all__ = ["as_distribution", "common_namespace", "from_scipy", "from_torch"]
+
+
+def _family(name: str) -> type:
+    import kldiv.distributions as families
+
+    return getattr(families, name)
+
+
+def _given(d: Any, *names: str) -> dict[str, Any]:
+    """The parameters among ``names`` the torch object was built with (kept as given)."""
+    for name in names:
+        if name in vars(d):
+            return {name: vars(d)[name]}
+    return {names[-1]: getattr(d, names[-1])}
+
+
+def _torch_mvn(d: Any) -> Distribution:
+    given = _given(d, "precision_matrix", "covariance_matrix", "scale_tril")
+    return _family("MultivariateNormal")(d.loc, **given, validate=False)
+
+
+def _torch_wishart(d: Any) -> Distribution:
+    given = _given(d, "precision_matrix", "covariance_matrix", "scale_tril")
+    return _family("Wishart")(d.df, **given, validate=False)
+
+
+def _torch_mixture(d: Any) -> Distribution:
+    return _family("MixtureSameFamily")(
+        from_torch(d.mixture_distribution), from_torch(d.component_distribution)
+    )
+
+
+def _simple(name: str, *params: str) -> Callable[[Any], Distribution]:
+    def convert(d: Any) -> Distribution:
+        return _family(name)(*(getattr(d, p) for p in params), validate=False)
+
+    return convert
+
+
+def _with_probs_or_logits(name: str, *params: str) -> Callable[[Any], Distribution]:
+    def convert(d: Any) -> Distribution:
+        positional = [getattr(d, p) for p in params]
+        return _family(name)(*positional, **_given(d, "probs", "logits"), validate=False)
+
+    return convert
+
+
+def _torch_multinomial(d: Any) -> Distribution:
+    inner = d._categorical
+    count = d.total_count
+    return _family("Multinomial")(
+        float(count) if isinstance(count, int) else count,
+        **_given(inner, "probs", "logits"),
+        validate=False,
+    )
+
+
+_TORCH: dict[str, Callable[[Any], Distribution]] = {
+    "Normal": _simple("Normal", "loc", "scale"),
+    "Laplace": _simple("Laplace", "loc", "scale"),
+    "Cauchy": _simple("Cauchy", "loc", "scale"),
+    "Gumbel": _simple("Gumbel", "loc", "scale"),
+    "StudentT": _simple("StudentT", "df", "loc", "scale"),
+    "HalfNormal": _simple("HalfNormal", "scale"),
+    "HalfCauchy": _simple("HalfCauchy", "scale"),
+    "LogNormal": _simple("LogNormal", "loc", "scale"),
+    "Exponential": _simple("Exponential", "rate"),
+    "Gamma": _simple("Gamma", "concentration", "rate"),
+    "Chi2": _simple("Chi2", "df"),
+    "InverseGamma": _simple("InverseGamma", "concentration", "rate"),
+    "Weibull": _simple("Weibull", "scale", "concentration"),
+    "Pareto": _simple("Pareto", "scale", "alpha"),
+    "Uniform": _simple("Uniform", "low", "high"),
+    "Beta": _simple("Beta", "concentration1", "concentration0"),
+    "Kumaraswamy": _simple("Kumaraswamy", "concentration1", "concentration0"),
+    "VonMises": _simple("VonMises", "loc", "concentration"),
+    "Poisson": _simple("Poisson", "rate"),
+    "Dirichlet": _simple("Dirichlet", "concentration"),
+    "LowRankMultivariateNormal": _simple(
+        "LowRankMultivariateNormal", "loc", "cov_factor", "cov_diag"
+    ),
+    "ContinuousBernoulli": _with_probs_or_logits("ContinuousBernoulli"),
+    "Bernoulli": _with_probs_or_logits("Bernoulli"),
+    "Categorical": _with_probs_or_logits("Categorical"),
+    "OneHotCategorical": lambda d: _family("OneHotCategorical")(
+        **_given(d._categorical, "probs", "logits"), validate=False
+    ),
+    "Geometric": _with_probs_or_logits("Geometric"),
+    "Binomial": _with_probs_or_logits("Binomial", "total_count"),
+    "NegativeBinomial": _with_probs_or_logits("NegativeBinomial", "total_count"),
+    "Multinomial": _torch_multinomial,
+    "MultivariateNormal": _torch_mvn,
+    "Wishart": _torch_wishart,
+    "Independent": lambda d: _family("Independent")(
+        from_torch(d.base_dist), d.reinterpreted_batch_ndims
+    ),
+    "MixtureSameFamily": _torch_mixture,
+}
+
+
+def from_torch(d: Any) -> Distribution:
+    """A kldiv distribution with the very parameter tensors of a ``torch.distributions`` object.
+
+    Gradients flow from kldiv's results to the torch parameters. The
+    parameterisation is kept (``probs`` or ``logits``; covariance, precision
+    or Cholesky factor). The parameters are not re-validated (torch did,
+    if its validation was on).
+
+    Args:
+        d: a ``torch.distributions.Distribution``.
+
+    Returns:
+        The kldiv distribution of the same law.
+
+    Raises:
+        KLDivError: kldiv has no counterpart of ``d``'s class.
+
+    Examples:
+        >>> import torch
+        >>> import kldiv
+        >>> p = kldiv.distributions.from_torch(torch.distributions.Normal(0.0, 1.0))
+        >>> type(p).__name__, float(p.scale)
+        ('Normal', 1.0)
+    """
+    for cls in type(d).__mro__:
+        if cls.__module__.startswith("torch.distributions") and cls.__name__ in _TORCH:
+            return _TORCH[cls.__name__](d)
+    raise KLDivError(
+        f"kldiv has no counterpart of torch.distributions.{type(d).__name__}; supported: "
+        f"{', '.join(sorted(_TORCH))}"
+    )
+
+
+def _no_shift(name: str, loc: float, *, allowed: float = 0.0) -> None:
+    if np.any(np.asarray(loc) != allowed):
+        raise KLDivError(
+            f"scipy.stats.{name} with loc={loc!r} has no kldiv counterpart: the kldiv family "
+            f"has no location parameter (loc must be {allowed:g})"
+        )
+
+
+def _no_scale(name: str, scale: float) -> None:
+    if np.any(np.asarray(scale) != 1):
+        raise KLDivError(
+            f"scipy.stats.{name} with scale={scale!r} has no kldiv counterpart: the kldiv "
+            "family has no scale parameter (scale must be 1)"
+        )
+
+
+def _scipy_continuous(name: str, shapes: tuple, loc: Any, scale: Any) -> Distribution:
+    f = _family
+    if name == "norm":
+        return f("Normal")(loc, scale)
+    if name == "laplace":
+        return f("Laplace")(loc, scale)
+    if name == "cauchy":
+        return f("Cauchy")(loc, scale)
+    if name == "gumbel_r":
+        return f("Gumbel")(loc, scale)
+    if name == "logistic":
+        return f("Logistic")(loc, scale)
+    if name == "moyal":
+        return f("Moyal")(loc, scale)
+    if name == "t":
+        return f("StudentT")(shapes[0], loc, scale)
+    if name == "uniform":
+        return f("Uniform")(loc, np.asarray(loc) + np.asarray(scale))
+    if name == "vonmises":
+        _no_scale(name, scale)
+        return f("VonMises")(loc, shapes[0])
+    _no_shift(name, loc)
+    if name == "expon":
+        return f("Exponential")(1.0 / np.asarray(scale, dtype=float))
+    if name == "gamma":
+        return f("Gamma")(shapes[0], 1.0 / np.asarray(scale, dtype=float))
+    if name == "invgamma":
+        return f("InverseGamma")(shapes[0], scale)
+    if name == "lognorm":
+        return f("LogNormal")(np.log(np.asarray(scale, dtype=float)), shapes[0])
+    if name == "halfnorm":
+        return f("HalfNormal")(scale)
+    if name == "halfcauchy":
+        return f("HalfCauchy")(scale)
+    if name == "weibull_min":
+        return f("Weibull")(scale, shapes[0])
+    if name == "pareto":
+        return f("Pareto")(scale, shapes[0])
+    _no_scale(name, scale)
+    if name == "beta":
+        return f("Beta")(*shapes)
+    if name == "chi2":
+        return f("Chi2")(shapes[0])
+    if name == "chi":
+        return f("Chi")(shapes[0])
+    raise KeyError(name)
+
+
+def _scipy_discrete(name: str, shapes: tuple, loc: Any) -> Distribution:
+    f = _family
+    if name == "geom":
+        _no_shift(name, loc, allowed=-1.0)  # SciPy counts trials, kldiv (like torch) failures
+        return f("Geometric")(probs=shapes[0])
+    _no_shift(name, loc)
+    if name == "poisson":
+        return f("Poisson")(shapes[0])
+    if name == "bernoulli":
+        return f("Bernoulli")(probs=shapes[0])
+    if name == "binom":
+        return f("Binomial")(shapes[0], probs=shapes[1])
+    if name == "nbinom":  # SciPy's p is the success probability of the stopping trials
+        return f("NegativeBinomial")(shapes[0], probs=1.0 - np.asarray(shapes[1], dtype=float))
+    raise KeyError(name)
+
+
+_SCIPY_CONTINUOUS = [
+    "norm",
+    "laplace",
+    "cauchy",
+    "gumbel_r",
+    "logistic",
+    "moyal",
+    "t",
+    "uniform",
+    "vonmises",
+    "expon",
+    "gamma",
+    "invgamma",
+    "lognorm",
+    "halfnorm",
+    "halfcauchy",
+    "weibull_min",
+    "pareto",
+    "beta",
+    "chi2",
+    "chi",
+]
+_SCIPY_DISCRETE = ["geom", "poisson", "bernoulli", "binom", "nbinom"]
+
+
+def from_scipy(frozen: Any) -> Distribution:
+    """A kldiv distribution (NumPy parameters) from a SciPy frozen distribution.
+
+    Univariate: norm, laplace, cauchy, gumbel_r, logistic, moyal, t, uniform,
+    vonmises, expon, gamma, invgamma, lognorm, halfnorm, halfcauchy,
+    weibull_min, pareto, beta, chi2, chi, poisson, bernoulli, binom, nbinom,
+    geom (with ``loc=-1``: kldiv's Geometric counts failures, like torch's);
+    multivariate: multivariate_normal, dirichlet, multinomial.
+
+    Args:
+        frozen: e.g. ``scipy.stats.gamma(2.0, scale=0.5)``.
+
+    Returns:
+        The kldiv distribution of the same law.
+
+    Raises:
+        KLDivError: an unsupported family, or a ``loc`` / ``scale`` the kldiv
+            family cannot represent (e.g. a shifted exponential).
+
+    Examples:
+        >>> from scipy import stats
+        >>> import kldiv
+        >>> d = kldiv.distributions.from_scipy(stats.gamma(2.0, scale=0.5))
+        >>> type(d).__name__, float(d.rate)
+        ('Gamma', 2.0)
+    """
+    kind = type(frozen).__name__
+    if kind == "multivariate_normal_frozen":
+        return _family("MultivariateNormal")(frozen.mean, covariance_matrix=frozen.cov)
+    if kind == "dirichlet_frozen":
+        return _family("Dirichlet")(frozen.alpha)
+    if kind == "multinomial_frozen":
+        return _family("Multinomial")(np.asarray(frozen.n, dtype=float), probs=frozen.p)
+    dist = getattr(frozen, "dist", None)
+    name = getattr(dist, "name", None)
+    if name in _SCIPY_CONTINUOUS:
+        shapes, loc, scale = dist._parse_args(*frozen.args, **frozen.kwds)
+        return _scipy_continuous(name, shapes, loc, scale)
+    if name in _SCIPY_DISCRETE:
+        shapes, loc, scale = dist._parse_args(*frozen.args, **frozen.kwds)
+        _no_scale(name, scale)
+        return _scipy_discrete(name, shapes, loc)
+    supported = ", ".join([*_SCIPY_CONTINUOUS, *_SCIPY_DISCRETE, "multivariate_normal"])
+    raise KLDivError(
+        f"kldiv has no counterpart of the SciPy distribution {name or kind!r}; "
+        f"supported: {supported}, dirichlet, multinomial"
+    )
+
+
+def _is_torch_distribution(value: Any) -> bool:
+    torch = sys.modules.get("torch")
+    return torch is not None and isinstance(value, torch.distributions.Distribution)
+
+
+def _is_scipy_frozen(value: Any) -> bool:
+    module = type(value).__module__
+    return module.startswith("scipy.stats") and (
+        hasattr(value, "dist") or type(value).__name__.endswith("_frozen")
+    )
 
 
 def as_distribution(value: Any, name: str) -> Distribution:
     """``value`` as a kldiv distribution, converting torch.distributions and SciPy objects."""
     if isinstance(value, Distribution):
         return value
+    if _is_torch_distribution(value):
+        return from_torch(value)
+    if _is_scipy_frozen(value):
+        return from_scipy(value)
     raise KLDivError(
         f"`{name}` must be a kldiv distribution, a torch.distributions object or a SciPy "
         f"frozen distribution; got {type(value).__module__}.{type(value).__qualname__}"
@@ -25,16 +343,15 @@ def as_distribution(value: Any, name: str) -> Distribution:
 
 def _moved(d: Distribution, xp: ModuleType, like: Any) -> Distribution:
     """A shallow copy of ``d`` with every NumPy array (and nested distribution) moved to ``xp``."""
-    import numpy as np
-
     moved = copy.copy(d)
     for key, value in vars(d).items():
         if isinstance(value, Distribution):
             setattr(moved, key, _moved(value, xp, like))
         elif isinstance(value, np.ndarray):
-            target_dtype = like.dtype if np.issubdtype(value.dtype, np.floating) else None
             array = xp.asarray(value, device=device(like))
-            setattr(moved, key, array if target_dtype is None else xp.astype(array, target_dtype))
+            if np.issubdtype(value.dtype, np.floating):
+                array = xp.astype(array, like.dtype)
+            setattr(moved, key, array)
     moved.xp = xp
     moved.dtype = like.dtype
     return moved
