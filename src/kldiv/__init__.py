@@ -28,10 +28,12 @@ from kldiv.discrete import (
 )
 from kldiv.distributions import kl_divergence, register_kl, registered_pairs
 from kldiv.errors import KLDivError, NoClosedFormError
+from kldiv.estimators import Estimate, estimate, histogram_kl, knn_kl
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "Estimate",
     "KLDivError",
     "NoClosedFormError",
     "__version__",
@@ -42,7 +44,9 @@ __all__ = [
     "entropy",
     "entropy_from_log_probs",
     "entropy_from_logits",
+    "estimate",
     "generalized_kl",
+    "histogram_kl",
     "js_from_log_probs",
     "js_from_logits",
     "js_from_probs",
@@ -50,6 +54,7 @@ __all__ = [
     "kl_from_log_probs",
     "kl_from_logits",
     "kl_from_probs",
+    "knn_kl",
     "register_kl",
     "registered_pairs",
     "set_default_validate",

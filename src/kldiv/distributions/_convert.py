@@ -26,7 +26,13 @@ from kldiv._array_api import device, is_numpy_namespace
 from kldiv.distributions._base import Distribution
 from kldiv.errors import KLDivError
 
-__all__ = ["as_distribution", "common_namespace", "from_scipy", "from_torch"]
+__all__ = [
+    "as_distribution",
+    "as_numpy_distribution",
+    "common_namespace",
+    "from_scipy",
+    "from_torch",
+]
 
 
 def _family(name: str) -> type:
@@ -375,3 +381,26 @@ def common_namespace(p: Distribution, q: Distribution) -> tuple[Distribution, Di
         f"`p` and `q` must hold parameters of the same array library; got "
         f"{p.xp.__name__} and {q.xp.__name__}"
     )
+
+
+def as_numpy_distribution(d: Distribution) -> Distribution:
+    """A copy of ``d`` with NumPy copies of its arrays (detached from any autodiff graph).
+
+    Used by the algorithms that only exist in NumPy/SciPy (adaptive quadrature,
+    enumeration): they return numbers, not differentiable arrays.
+    """
+    import array_api_compat.numpy as np_xp
+
+    from kldiv._array_api import is_array_api_obj, to_numpy
+
+    if is_numpy_namespace(d.xp):
+        return d
+    moved = copy.copy(d)
+    for key, value in vars(d).items():
+        if isinstance(value, Distribution):
+            setattr(moved, key, as_numpy_distribution(value))
+        elif is_array_api_obj(value) and not isinstance(value, np.ndarray):
+            setattr(moved, key, np.asarray(to_numpy(value)))
+    moved.xp = np_xp
+    moved.dtype = np.asarray(to_numpy(d._like())).dtype
+    return moved

@@ -1,5 +1,9 @@
-"""Estimators of the KL divergence from samples: the RL policy penalty k1, k2, k3."""
+"""Estimators of the KL divergence: the estimate chain, k-NN, histogram, RL k1/k2/k3."""
 
+from kldiv.estimators._auto import estimate
+from kldiv.estimators._estimate import Estimate
+from kldiv.estimators._histogram import histogram_kl
+from kldiv.estimators._knn import knn_kl
 from kldiv.estimators._policy import policy_kl
 
-__all__ = ["policy_kl"]
+__all__ = ["Estimate", "estimate", "histogram_kl", "knn_kl", "policy_kl"]

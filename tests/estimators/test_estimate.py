@@ -1,0 +1,313 @@
+"""kldiv.estimate: the exact → enumeration → quadrature → Monte Carlo chain, with error bars."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from scipy import integrate, stats
+
+import kldiv
+from kldiv import distributions as D
+
+
+def _normal_kl(m1, s1, m2, s2):
+    return math.log(s2 / s1) + (s1**2 + (m1 - m2) ** 2) / (2 * s2**2) - 0.5
+
+
+def test_closed_form_first():
+    """A registered pair is exact: value of kl_divergence, stderr 0."""
+    est = kldiv.estimate(D.Normal(0.0, 1.0), D.Normal(1.0, 2.0))
+    assert est.method == "exact"
+    assert float(est) == pytest.approx(_normal_kl(0, 1, 1, 2), rel=1e-14)
+    assert float(est.stderr) == 0.0
+    assert est.ci() == (est.value, est.value) or np.allclose(est.ci(), float(est))
+
+
+def test_normal_against_student_t_by_quadrature():
+    """Normal ‖ StudentT has no closed form: quadrature, against SciPy's expect."""
+    p, q = stats.norm(0.5, 1.2), stats.t(3.0, 0.0, 1.5)
+    reference = p.expect(lambda x: p.logpdf(x) - q.logpdf(x), epsabs=1e-12, epsrel=1e-12)
+    est = kldiv.estimate(D.Normal(0.5, 1.2), D.StudentT(3.0, 0.0, 1.5))
+    assert est.method == "quadrature"
+    assert float(est) == pytest.approx(reference, rel=1e-7)
+    assert float(est.stderr) < 1e-6
+
+
+def test_normal_against_student_t_by_monte_carlo_agrees_with_quadrature():
+    """Forced Monte Carlo lies within 4 standard errors of the quadrature value."""
+    p, q = D.Normal(0.0, 1.0), D.StudentT(2.5, 0.0, 1.0)
+    quad = kldiv.estimate(p, q, method="quadrature")
+    mc = kldiv.estimate(p, q, method="monte_carlo", seed=1, rtol=1e-2)
+    assert mc.method == "monte_carlo"
+    assert abs(float(mc) - float(quad)) < 4 * float(mc.stderr)
+    assert float(mc.stderr) <= max(1e-4, 1e-2 * abs(float(mc))) * 1.0001
+
+
+def test_sequential_rule_stops_at_the_tolerance():
+    """The sequential Monte Carlo draws until stderr <= max(atol, rtol |value|), then stops."""
+    p, q = D.StudentT(4.0, 0.0, 1.0), D.Laplace(1.0, 1.0)
+    est = kldiv.estimate(p, q, method="monte_carlo", rtol=5e-3, atol=0.0, seed=0)
+    assert est.details["converged"]
+    assert float(est.stderr) <= 5e-3 * abs(float(est)) * 1.0001
+    assert est.n < 1_000_000
+
+
+def test_budget_exhausted_is_reported():
+    """A tolerance the budget cannot meet ends with converged=False and the budget used."""
+    est = kldiv.estimate(
+        D.StudentT(4.0, 0.0, 1.0),
+        D.Laplace(0.0, 1.0),
+        method="monte_carlo",
+        rtol=1e-9,
+        atol=0.0,
+        max_samples=5000,
+        seed=0,
+    )
+    assert not est.details["converged"]
+    assert est.n == 5000
+
+
+def test_discrete_pair_without_closed_form_is_enumerated():
+    """Binomial with different counts (no closed form): exact sum against SciPy."""
+    k = np.arange(0, 13)
+    p, q = stats.binom(10, 0.3), stats.binom(12, 0.4)
+    pmf = p.pmf(k)
+    with np.errstate(invalid="ignore"):  # 0 * -inf where P has no mass
+        reference = np.sum(np.where(pmf > 0, pmf * (p.logpmf(k) - q.logpmf(k)), 0.0))
+    est = kldiv.estimate(D.Binomial(10.0, probs=0.3), D.Binomial(12.0, probs=0.4))
+    assert est.method == "enumeration"
+    assert float(est) == pytest.approx(reference, rel=1e-12)
+
+
+def test_infinite_support_is_truncated_with_the_dropped_mass_reported():
+    """Poisson ‖ Geometric-free pair: Poisson against NegativeBinomial by truncated enumeration."""
+    k = np.arange(0, 400)
+    p, q = stats.poisson(7.0), stats.nbinom(3.0, 0.4)
+    reference = np.sum(p.pmf(k) * (p.logpmf(k) - q.logpmf(k)))
+    est = kldiv.estimate(D.Poisson(7.0), D.NegativeBinomial(3.0, probs=0.6))
+    assert est.method == "enumeration"
+    assert float(est) == pytest.approx(reference, rel=1e-10)
+    assert float(np.max(est.details["dropped_mass"])) < 1e-12
+
+
+def _gmm_1d(weights, locs, scales):
+    return D.MixtureSameFamily(
+        D.Categorical(probs=np.asarray(weights)), D.Normal(np.asarray(locs), np.asarray(scales))
+    )
+
+
+def test_one_dimensional_gmm_pair_by_quadrature():
+    """GMM ‖ GMM in 1-D: quadrature equals an independent scipy quad of the mixture densities."""
+    p = _gmm_1d([0.3, 0.7], [-1.0, 1.5], [0.5, 1.0])
+    q = _gmm_1d([0.5, 0.5], [0.0, 2.0], [1.0, 0.7])
+
+    def density(weights, locs, scales, x):
+        return sum(
+            w * stats.norm(m, s).pdf(x) for w, m, s in zip(weights, locs, scales, strict=True)
+        )
+
+    def integrand(x):
+        fp = density([0.3, 0.7], [-1.0, 1.5], [0.5, 1.0], x)
+        fq = density([0.5, 0.5], [0.0, 2.0], [1.0, 0.7], x)
+        return fp * math.log(fp / fq) if fp > 0 else 0.0
+
+    reference = integrate.quad(integrand, -30, 30, limit=400, epsabs=1e-13)[0]
+    est = kldiv.estimate(p, q)
+    assert est.method == "quadrature"
+    assert float(est) == pytest.approx(reference, rel=1e-7)
+
+
+def _gmm_2d(weights, means, scales):
+    covariances = np.asarray([s**2 * np.eye(2) for s in scales])
+    return D.MixtureSameFamily(
+        D.Categorical(probs=np.asarray(weights)),
+        D.MultivariateNormal(np.asarray(means, dtype=float), covariance_matrix=covariances),
+    )
+
+
+def test_two_dimensional_gmm_pair_by_monte_carlo_with_bounds():
+    """GMM ‖ GMM in 2-D: Monte Carlo with stderr, inside the bounds, near the approximation."""
+    p = _gmm_2d([0.4, 0.6], [[0.0, 0.0], [2.0, 1.0]], [1.0, 0.6])
+    q = _gmm_2d([0.5, 0.3, 0.2], [[0.5, 0.0], [1.5, 1.5], [-1.0, 0.5]], [1.2, 0.8, 1.0])
+    est = kldiv.estimate(p, q, seed=0, rtol=2e-3)
+    assert est.method == "monte_carlo"
+    value, stderr = float(est), float(est.stderr)
+    details = est.details
+    assert details["lower_bound"] - 4 * stderr <= value <= details["upper_bound"] + 4 * stderr
+    assert abs(details["variational_approximation"] - value) < 0.25 * value
+    reference = kldiv.estimate(p, q, method="monte_carlo", n_samples=400_000, seed=123)
+    assert abs(value - float(reference)) < 4 * math.hypot(stderr, float(reference.stderr))
+
+
+def test_mixture_bounds_are_exact_for_single_gaussians():
+    """For one-component mixtures the variational approximation is the exact KL."""
+    p = _gmm_1d([1.0], [0.3], [1.1])
+    q = _gmm_1d([1.0], [-0.4], [0.8])
+    est = kldiv.estimate(p, q, method="monte_carlo", n_samples=2000, seed=0)
+    exact = _normal_kl(0.3, 1.1, -0.4, 0.8)
+    assert est.details["variational_approximation"] == pytest.approx(exact, rel=1e-12)
+    assert est.details["lower_bound"] <= exact + 1e-12
+    assert est.details["upper_bound"] >= exact - 1e-12
+
+
+CALIBRATION = [
+    # Q narrower than P: q/p is bounded and the control variate is used.
+    ((0.0, 1.0), (0.5, 0.7), None, True),
+    # Q wider than P: q/p has a Pareto tail (index ~2); the control variate is refused.
+    ((0.0, 1.0), (0.8, 1.4), None, False),
+    ((0.0, 1.0), (0.8, 1.4), False, False),
+]
+
+
+def _mc(p, q, seed, control_variate):
+    from kldiv.estimators._monte_carlo import monte_carlo_kl
+
+    return monte_carlo_kl(
+        p,
+        q,
+        rtol=0.0,
+        atol=0.0,
+        max_samples=400,
+        n_samples=400,
+        seed=seed,
+        control_variate=control_variate,
+    )
+
+
+@pytest.mark.parametrize(("p_params", "q_params", "control_variate", "expect_cv"), CALIBRATION)
+def test_monte_carlo_intervals_are_calibrated(p_params, q_params, control_variate, expect_cv):
+    """Over 300 seeds the 95% interval covers the true KL between 91% and 98.5% of the time."""
+    p, q = D.Normal(*p_params), D.Normal(*q_params)
+    truth = _normal_kl(*p_params, *q_params)
+    hits, reduced = 0, 0
+    for seed in range(300):
+        result = _mc(p, q, seed, control_variate)
+        half = 1.959964 * float(result.stderr)
+        hits += abs(float(result.value) - truth) <= half
+        reduced += float(result.stderr) < float(_mc(p, q, seed, False).stderr)
+    assert 0.91 <= hits / 300 <= 0.985, hits
+    assert (reduced > 250) == expect_cv, reduced
+
+
+def test_control_variate_reduces_the_variance_where_valid():
+    """Q's support inside P's: the control variate is used and shrinks the standard error."""
+    p, q = D.StudentT(5.0, 0.2, 1.0), D.Laplace(0.0, 1.0)
+    with_cv = kldiv.estimate(p, q, method="monte_carlo", n_samples=20_000, seed=3)
+    assert with_cv.details["control_variate"]
+    from kldiv.estimators._monte_carlo import monte_carlo_kl
+
+    plain = monte_carlo_kl(
+        p, q, rtol=0, atol=0, max_samples=20_000, n_samples=20_000, seed=3, control_variate=False
+    )
+    assert float(with_cv.stderr) < 0.5 * float(plain.stderr)
+
+
+def test_control_variate_not_used_when_q_reaches_outside_p():
+    """P = Uniform(0, 1) against Q = Normal: E_P[q/p] < 1, so no control variate."""
+    est = kldiv.estimate(
+        D.Uniform(0.0, 1.0), D.Laplace(0.0, 1.0), method="monte_carlo", n_samples=20_000, seed=0
+    )
+    assert not est.details["control_variate"]
+    quad = kldiv.estimate(D.Uniform(0.0, 1.0), D.Laplace(0.0, 1.0), method="quadrature")
+    assert abs(float(est) - float(quad)) < 4 * float(est.stderr)
+
+
+def test_monte_carlo_is_differentiable_in_torch():
+    """Reparameterised draws: the gradient of the estimate matches the exact gradient."""
+    torch = pytest.importorskip("torch")
+    loc = torch.tensor(0.4, dtype=torch.float64, requires_grad=True)
+    scale = torch.tensor(1.3, dtype=torch.float64, requires_grad=True)
+    p = D.Normal(loc, scale)
+    q = D.Normal(torch.tensor(0.0, dtype=torch.float64), torch.tensor(1.0, dtype=torch.float64))
+    est = kldiv.estimate(p, q, method="monte_carlo", n_samples=200_000, seed=0)
+    est.value.backward()
+    # d/dloc = loc / s_q^2; d/dscale = scale / s_q^2 - 1 / scale
+    assert float(loc.grad) == pytest.approx(0.4, abs=0.02)
+    assert float(scale.grad) == pytest.approx(1.3 - 1 / 1.3, abs=0.02)
+
+
+def test_auto_prefers_monte_carlo_when_a_gradient_is_needed():
+    """Normal(requires_grad) ‖ StudentT: quadrature is skipped, the value carries a graph."""
+    torch = pytest.importorskip("torch")
+    loc = torch.tensor(0.3, dtype=torch.float64, requires_grad=True)
+    p = D.Normal(loc, torch.tensor(1.0, dtype=torch.float64))
+    est = kldiv.estimate(p, D.StudentT(4.0, 0.0, 1.0), seed=0, rtol=2e-2)
+    assert est.method == "monte_carlo"
+    assert est.value.requires_grad
+
+
+def test_jax_jit_uses_a_fixed_sample():
+    """Under jax.jit the estimate runs with a fixed number of draws and a key."""
+    jax = pytest.importorskip("jax")
+    jax.config.update("jax_enable_x64", True)
+    jnp = jax.numpy
+
+    @jax.jit
+    def kl(loc, key):
+        est = kldiv.estimate(
+            D.Normal(loc, 1.0), D.StudentT(4.0, 0.0, 1.0), seed=key, n_samples=50_000
+        )
+        return est.value, est.stderr
+
+    value, stderr = kl(jnp.asarray(0.3), jax.random.key(0))
+    quad = kldiv.estimate(D.Normal(0.3, 1.0), D.StudentT(4.0, 0.0, 1.0))
+    assert abs(float(value) - float(quad)) < 5 * float(stderr)
+
+
+def test_batched_estimate():
+    """A batch of pairs: per-element values and standard errors."""
+    q = D.StudentT(np.array([3.0, 10.0]), 0.0, 1.0)
+    p = D.Normal(0.0, np.array([1.0, 2.0]))
+    est = kldiv.estimate(p, q)
+    assert est.value.shape == (2,)
+    for i, (df, s) in enumerate([(3.0, 1.0), (10.0, 2.0)]):
+        single = kldiv.estimate(D.Normal(0.0, s), D.StudentT(df, 0.0, 1.0))
+        assert float(est.value[i]) == pytest.approx(float(single), rel=1e-9)
+
+
+def test_bits():
+    """base=2 converts value and stderr."""
+    nats = kldiv.estimate(D.Normal(0.0, 1.5), D.StudentT(3.0, 0.0, 1.0))
+    bits = kldiv.estimate(D.Normal(0.0, 1.5), D.StudentT(3.0, 0.0, 1.0), base=2)
+    assert float(bits) == pytest.approx(float(nats) / math.log(2), rel=1e-12)
+    assert bits.unit == "bits"
+
+
+def test_torch_and_scipy_objects_are_accepted():
+    """torch.distributions and SciPy frozen objects go through the same chain."""
+    torch = pytest.importorskip("torch")
+    est = kldiv.estimate(torch.distributions.Normal(0.0, 1.5), torch.distributions.StudentT(3.0))
+    assert est.method == "quadrature"
+    assert isinstance(est.value, torch.Tensor)
+    est2 = kldiv.estimate(stats.norm(0.0, 1.5), stats.t(3.0))
+    assert est2.method == "quadrature"
+    assert float(est2) == pytest.approx(float(est), rel=1e-5)  # torch built float32 tensors
+    exact = kldiv.estimate(stats.t(3.0), stats.norm(0.0, 1.5))  # closed form: H(P, Q) - H(P)
+    assert exact.method == "exact"
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"method": "magic"}, "`method` must be one of"),
+        ({"rtol": -1.0}, "`rtol` must be a number >= 0"),
+        ({"max_samples": 1}, "`max_samples` must be an integer >= 2"),
+        ({"n_samples": 2.5}, "`n_samples` must be an integer >= 2"),
+        ({"base": 0}, "`base`"),
+    ],
+)
+def test_bad_arguments(kwargs, match):
+    """Each bad argument is named."""
+    with pytest.raises(kldiv.KLDivError, match=match):
+        kldiv.estimate(D.Normal(0.0, 1.0), D.StudentT(3.0, 0.0, 1.0), **kwargs)
+
+
+def test_method_that_does_not_apply():
+    """Quadrature of a multivariate pair and exact without a closed form are errors."""
+    mvn = D.MultivariateNormal(np.zeros(2), covariance_matrix=np.eye(2))
+    with pytest.raises(kldiv.KLDivError, match="needs continuous univariate"):
+        kldiv.estimate(mvn, mvn, method="quadrature")
+    with pytest.raises(kldiv.NoClosedFormError, match="no closed form"):
+        kldiv.estimate(D.Normal(0.0, 1.0), D.StudentT(3.0, 0.0, 1.0), method="exact")
