@@ -26,10 +26,11 @@ def quad_kl(p, q) -> np.ndarray:
         def integrand(x, index=index):
             value = np.full(shape, x)
             lp = _element(p.log_prob(value), index)
-            if lp == -math.inf:
+            density = math.exp(lp)
+            if density == 0.0:  # also where the density underflows
                 return 0.0
             lq = _element(q.log_prob(value), index)
-            return math.exp(lp) * (lp - lq)
+            return density * (lp - lq)
 
         lo, hi = float(lower[index]), float(upper[index])
         total, _ = integrate.quad(integrand, lo, hi, limit=500, epsabs=1e-13, epsrel=1e-11)

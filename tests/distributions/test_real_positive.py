@@ -383,3 +383,25 @@ def test_far_tails_are_finite_or_minus_inf():
     for d in [D.Gumbel(0.0, 1.0), D.Moyal(0.0, 1.0), D.Logistic(0.0, 1.0), D.StudentT(3.0)]:
         lp = np.asarray(d.log_prob(x))
         assert not np.isnan(lp).any(), (type(d).__name__, lp)
+
+
+SHIFTABLE = [
+    (D.Normal, D.Gumbel),
+    (D.Normal, D.Moyal),
+    (D.Laplace, D.Gumbel),
+    (D.Logistic, D.Moyal),
+    (D.Gumbel, D.Moyal),
+    (D.Moyal, D.Gumbel),
+    (D.Gumbel, D.Gumbel),
+    (D.Moyal, D.Moyal),
+    (D.Laplace, D.Laplace),
+    (D.Cauchy, D.Cauchy),
+]
+
+
+@pytest.mark.parametrize(("p_family", "q_family"), SHIFTABLE, ids=lambda f: f.__name__)
+def test_location_families_are_shift_invariant(p_family, q_family):
+    """Moving P and Q by the same large offset leaves the divergence as it was (no overflow)."""
+    near = kldiv.kl_divergence(p_family(0.3, 1.0), q_family(-0.2, 1.5))
+    far = kldiv.kl_divergence(p_family(-2000.0 + 0.3, 1.0), q_family(-2000.0 - 0.2, 1.5))
+    assert float(far) == pytest.approx(float(near), rel=1e-9, abs=1e-10)

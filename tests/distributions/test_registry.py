@@ -179,8 +179,9 @@ def test_kl_to_self_is_zero_for_same_family_pairs():
         if case.p is not case.q or case.p in seen or case.reference == "inf":
             continue
         seen.add(case.p)
-        arrays = {n: np_xp.asarray(np.asarray(v, dtype=float)) for n, v in case.p_params.items()}
-        p, _ = case.make(arrays, arrays)
+        p_arrays = {n: np_xp.asarray(np.asarray(v, dtype=float)) for n, v in case.p_params.items()}
+        q_arrays = {n: np_xp.asarray(np.asarray(v, dtype=float)) for n, v in case.q_params.items()}
+        p, _ = case.make(p_arrays, q_arrays)
         value = np.asarray(kldiv.kl_divergence(p, p))
         np.testing.assert_allclose(value, 0.0, atol=1e-12, err_msg=case.id)
 

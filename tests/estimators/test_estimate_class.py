@@ -184,6 +184,14 @@ def test_batch_repr(xp):
     assert repr(est) == "Estimate(value=[0.1, 0.2], stderr=[0.01, 0.02], bits (knn, n=10))"
 
 
+def test_zero_dimensional_arrays_print_as_one_value(xp):
+    """A 0-d array (e.g. a Monte Carlo mean) is one estimate, not a batch."""
+    est = Estimate(asarray(xp, 0.0201355), asarray(xp, 0.00031), "monte_carlo", 40000)
+    assert not est.is_batch
+    assert repr(est) == "0.0201 ± 0.0003 nats (monte_carlo, n=40000)"
+    assert float(est) == 0.0201355
+
+
 def test_batch_negative_stderr_raises(xp):
     """Negative standard errors in an array are refused on every backend."""
     with pytest.raises(KLDivError, match="`stderr` must be >= 0"):

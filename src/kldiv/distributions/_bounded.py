@@ -424,7 +424,7 @@ class ContinuousBernoulli(_ProbsOrLogits):
         >>> float(d.log_prob(0.3)), float(d.mean)
         (0.0, 0.5)
         >>> round(float(D.ContinuousBernoulli(logits=2.0).mean), 6)
-        0.686988
+        0.656518
     """
 
     arg_constraints = {"probs": open_unit_interval, "logits": real}
@@ -440,7 +440,6 @@ class ContinuousBernoulli(_ProbsOrLogits):
         validate: bool | None = None,
     ) -> None:
         self._init_probs_or_logits(probs, logits, {}, validate)
-        self._check_parameters()
 
     def _log_normalizer(self) -> Array:
         return continuous_bernoulli_log_normalizer(self.logits, xp=self.xp)
@@ -493,7 +492,9 @@ def _continuous_bernoulli_icdf(u: Array, z: Array, *, xp: ModuleType) -> Array:
     z_neg = xp.where(positive_z, -xp.ones_like(z_big), z_big)
     upper = 1.0 + xp.log1p((1.0 - u) * xp.expm1(-z_pos)) / z_pos
     lower = xp.log1p(u * xp.expm1(z_neg)) / z_neg
-    series = u + 0.5 * (u - u * u) * z + (u / 6.0 - 0.5 * u * u + u * u * u / 3.0) * z * z
+    z_small = xp.where(small, z, xp.zeros_like(z))
+    series = u + 0.5 * (u - u * u) * z_small
+    series = series + (u / 6.0 - 0.5 * u * u + u * u * u / 3.0) * z_small * z_small
     return xp.where(small, series, xp.where(positive_z, upper, lower))
 
 

@@ -187,13 +187,17 @@ class _ProbsOrLogits(Distribution):
         named["logits" if self._from_logits else "probs"] = logits if self._from_logits else probs
         xp, arrays = float_parameters(named, owner)
         arrays, batch = broadcast_parameters(arrays, owner, xp=xp)
+        given = arrays["logits" if self._from_logits else "probs"]
+        super().__init__(xp=xp, batch_shape=batch, dtype=given.dtype, validate=validate)
+        for name, value in arrays.items():  # before deriving the other form from bad values
+            constraint = self.arg_constraints[name]
+            check_parameter(value, name, constraint, owner, validate=self.validate, xp=xp)
         if self._from_logits:
-            self.logits = arrays["logits"]
-            self.probs = sigmoid(self.logits, xp=xp)
+            self.logits = given
+            self.probs = sigmoid(given, xp=xp)
         else:
-            self.probs = arrays["probs"]
-            self.logits = logit(self.probs, xp=xp)
-        super().__init__(xp=xp, batch_shape=batch, dtype=self.probs.dtype, validate=validate)
+            self.probs = given
+            self.logits = logit(given, xp=xp)
         return arrays
 
     def _check_parameters(self) -> None:
@@ -250,7 +254,6 @@ class Bernoulli(_ProbsOrLogits):
         validate: bool | None = None,
     ) -> None:
         self._init_probs_or_logits(probs, logits, {}, validate)
-        self._check_parameters()
 
     def log_prob(self, value: Array) -> Array:
         """``log p`` at 1, ``log(1 - p)`` at 0, -inf elsewhere."""
@@ -326,7 +329,6 @@ class Binomial(_ProbsOrLogits):
         self._count_bound = static_count_bound(total_count)
         arrays = self._init_probs_or_logits(probs, logits, {"total_count": total_count}, validate)
         self.total_count = arrays["total_count"]
-        self._check_parameters()
 
     def support_bounds(self) -> tuple[Array, Array]:
         """``(0, total_count)``."""
@@ -404,7 +406,6 @@ class Geometric(_ProbsOrLogits):
         validate: bool | None = None,
     ) -> None:
         self._init_probs_or_logits(probs, logits, {}, validate)
-        self._check_parameters()
 
     def log_prob(self, value: Array) -> Array:
         r""":math:`k \log(1 - p) + \log p` on the whole numbers >= 0, -inf elsewhere."""
@@ -563,7 +564,6 @@ class NegativeBinomial(_ProbsOrLogits):
     ) -> None:
         arrays = self._init_probs_or_logits(probs, logits, {"total_count": total_count}, validate)
         self.total_count = arrays["total_count"]
-        self._check_parameters()
 
     def log_prob(self, value: Array) -> Array:
         """The log mass at ``value``; -inf off the whole numbers >= 0."""
@@ -577,23 +577,28 @@ class NegativeBinomial(_ProbsOrLogits):
         value = log_choose + r * log_zero + xlog_mass(k_in, log_one, xp=xp)
         return xp.where(inside, value, -math.inf)
 
+    def _odds(self) -> Array:
+        r""":math:`p / (1 - p)`, from the log-masses (finite for logits near +inf too)."""
+        log_one, log_zero = self._log_masses()
+        return self.xp.exp(log_one - log_zero)
+
     @property
     def mean(self) -> Array:
         r""":math:`r p / (1 - p)`."""
-        return self.total_count * self.probs / (1.0 - self.probs)
+        return self.total_count * self._odds()
 
     @property
     def variance(self) -> Array:
         r""":math:`r p / (1 - p)^2`."""
-        return self.mean / (1.0 - self.probs)
+        _, log_zero = self._log_masses()
+        return self.mean * self.xp.exp(-log_zero)
 
     def _sample(self, shape: tuple[int, ...], rng: Any) -> Array:
         # Gamma-Poisson mixture: rate ~ Gamma(r, (1 - p) / p), k ~ Poisson(rate).
         xp = self.xp
         gamma_rng, poisson_rng = split_rng(rng, 2, xp=xp)
         r = xp.broadcast_to(self.total_count, self._extended_shape(shape))
-        odds = self.probs / (1.0 - self.probs)
-        return poisson(poisson_rng, standard_gamma(gamma_rng, r, xp=xp) * odds, xp=xp)
+        return poisson(poisson_rng, standard_gamma(gamma_rng, r, xp=xp) * self._odds(), xp=xp)
 
     def _is_point_mass_at_zero(self) -> Array:
         return self.probs == 0
@@ -816,7 +821,7 @@ class Multinomial(Distribution):
         self._count_bound = static_count_bound(total_count)
         categorical = Categorical(probs=probs, logits=logits, validate=validate)
         xp, arrays = float_parameters(
-            {"total_count": total_count, "like": categorical.probs}, "Multinomial"
+            {"total_count": total_count, "probs": categorical.probs}, "Multinomial"
         )
         count = arrays["total_count"]
         batch = tuple(np.broadcast_shapes(tuple(count.shape), categorical.batch_shape))

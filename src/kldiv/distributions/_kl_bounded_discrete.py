@@ -140,7 +140,8 @@ def _kl_negative_binomial_negative_binomial(p: NegativeBinomial, q: NegativeBino
             "KL(NegativeBinomial ‖ NegativeBinomial) has a closed form only for equal "
             "total_count; use kldiv.estimate(p, q)"
         )
-    value = _scaled(p.total_count / (1.0 - p.probs), _bernoulli_kl(p, q), xp=xp)
+    _, p_zero = p._log_masses()
+    value = _scaled(p.total_count * xp.exp(-p_zero), _bernoulli_kl(p, q), xp=xp)
     return _unknown_where(different, value, xp=xp)
 
 

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from kldiv._gaussian import full_covariance_gaussian_kl
+from kldiv._array_api import device
 from kldiv._special import digamma, gammaln, multidigamma, multigammaln
 from kldiv.distributions._base import Distribution
 from kldiv.distributions._kl_helpers import infinite_kl, where_finite
@@ -33,6 +33,7 @@ from kldiv.distributions._multivariate import (
     MultivariateNormal,
     Wishart,
     _log_diagonal_sum,
+    _solve_lower,
     _squared_norm,
 )
 from kldiv.distributions._real import Normal
@@ -92,6 +93,35 @@ def _diagonal_gaussian(d: Independent, role: str, other: Distribution) -> _Diago
     return _DiagonalGaussian(d)
 
 
+def _strictly_lower_mask(dim: int, like: Array, *, xp: Any) -> Array:
+    """The ``dim * dim`` flattened indicator of the entries below the diagonal."""
+    ones = xp.ones((dim, dim), dtype=like.dtype, device=device(like))
+    return xp.reshape(xp.tril(ones, k=-1), (dim * dim,))
+
+
+def _whitened_trace_minus_log_det(inner: Array, outer: Array, *, xp: Any) -> Array:
+    r""":math:`\operatorname{tr}(X X^\top) - d - \log\det(X X^\top)` for :math:`X = M^{-1} N`.
+
+    ``inner`` :math:`M` and ``outer`` :math:`N` are lower triangular with
+    positive diagonals, so :math:`X` is lower triangular with diagonal
+    :math:`N_{ii}/M_{ii} = e^{r_i}`. The diagonal's share is summed as
+    :math:`\operatorname{expm1}(2r_i) - 2r_i` and the entries below the
+    diagonal as squares (selected by a matrix-vector product with a 0/1 mask,
+    which needs no second matrix-sized temporary): exactly 0 for equal
+    factors, and accurate when they are close. With :math:`M = L_q`,
+    :math:`N = L_p` this is :math:`\operatorname{tr}(\Sigma_q^{-1}\Sigma_p) - d
+    + \log\det\Sigma_q - \log\det\Sigma_p` (as in
+    :func:`kldiv._gaussian.full_covariance_gaussian_kl`).
+    """
+    whitened = _solve_lower(inner, outer, xp=xp)
+    squares = whitened * whitened
+    dim = squares.shape[-1]
+    flat = xp.reshape(squares, (*squares.shape[:-2], dim * dim))
+    below_diagonal = xp.matmul(flat, _strictly_lower_mask(dim, squares, xp=xp))
+    two_r = 2.0 * (xp.log(xp.linalg.diagonal(outer)) - xp.log(xp.linalg.diagonal(inner)))
+    return below_diagonal + xp.sum(xp.expm1(two_r) - two_r, axis=-1)
+
+
 def _trace_of_inverse_times(p: Any, q: Any) -> Array:
     r""":math:`\operatorname{tr}(\Sigma_q^{-1}\Sigma_p)` from P's covariance terms and Q's hooks."""
     factor, diagonal = p._covariance_terms()
@@ -121,7 +151,7 @@ def _kl_mvn_mvn(p: MultivariateNormal, q: MultivariateNormal) -> Array:
       :math:`\|L_q^{-1}L_p\|_F^2` by a triangular solve, its diagonal share
       summed as :math:`\operatorname{expm1}(2r_i) - 2r_i` with the log-determinants,
       :math:`r_i = \log(L_{p,ii}/L_{q,ii})`
-      (:func:`kldiv._gaussian.full_covariance_gaussian_kl`).
+      (see :func:`_whitened_trace_minus_log_det`).
     - Both precisions :math:`\Lambda = C C^\top`:
       :math:`\operatorname{tr}(\Lambda_q\Sigma_p) = \|C_p^{-1}C_q\|_F^2`, the same
       form with the roles of the factors swapped; no inverse.
@@ -130,15 +160,13 @@ def _kl_mvn_mvn(p: MultivariateNormal, q: MultivariateNormal) -> Array:
       :math:`\|C_q^\top L_p\|_F^2`.
     """
     xp = p.xp
+    mahalanobis = q._mahalanobis(q.loc - p.loc)
     if q._given != _PRECISION:
         lower_p = p._unbroadcasted_scale_tril
-        return full_covariance_gaussian_kl(p.loc, lower_p, q.loc, q._factor, xp=xp, validate=False)
-    mahalanobis = q._mahalanobis(q.loc - p.loc)
+        trace_and_log_det = _whitened_trace_minus_log_det(q._factor, lower_p, xp=xp)
+        return 0.5 * (trace_and_log_det + mahalanobis)
     if p._given == _PRECISION:
-        zero = xp.zeros_like(p.loc)
-        trace_and_log_det = 2.0 * full_covariance_gaussian_kl(
-            zero, q._factor, None, p._factor, xp=xp, validate=False
-        )
+        trace_and_log_det = _whitened_trace_minus_log_det(p._factor, q._factor, xp=xp)
         return 0.5 * (trace_and_log_det + mahalanobis)
     if p._given == "covariance_matrix":
         trace = xp.sum(q._matrix * p._matrix, axis=(-2, -1))
@@ -314,17 +342,13 @@ def _kl_wishart_wishart(p: Wishart, q: Wishart) -> Array:
     :math:`G = \log\det\Sigma_q - \log\det\Sigma_p` (e.g. Penny, "KL-divergences
     of Normal, Gamma, Dirichlet and Wishart densities", 2001), computed as
     :math:`\tfrac{\nu_p}2(T + G) + \tfrac{\nu_p - \nu_q}2(\psi_n(\nu_p/2) - G) + \dots`,
-    where :math:`T + G` is the Gaussian form of
-    :func:`kldiv._gaussian.full_covariance_gaussian_kl`.
+    where :math:`T + G` is the Gaussian form of :func:`_whitened_trace_minus_log_det`.
     """
     xp = p.xp
     dim = p.event_shape[-1]
     nu_p, nu_q = p.df, q.df
     lower_p, lower_q = p._unbroadcasted_scale_tril, q._unbroadcasted_scale_tril
-    zero = xp.zeros_like(lower_p[..., 0])
-    trace_plus_log_det = 2.0 * full_covariance_gaussian_kl(
-        zero, lower_p, None, lower_q, xp=xp, validate=False
-    )
+    trace_plus_log_det = _whitened_trace_minus_log_det(lower_q, lower_p, xp=xp)
     log_det_ratio = 2.0 * (_log_diagonal_sum(lower_q, xp=xp) - _log_diagonal_sum(lower_p, xp=xp))
     half_p, half_q = 0.5 * nu_p, 0.5 * nu_q
     return (

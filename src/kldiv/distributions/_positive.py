@@ -197,6 +197,13 @@ class Gamma(Distribution):
         safe = xp.where(finite, self.rate - t, self.rate)
         return where_finite(~finite, xp.exp(self.concentration * xp.log(self.rate / safe)), xp)
 
+    def _log_mgf(self, t: Array) -> Array:
+        r""":math:`\log E e^{tX} = k\log(\lambda / (\lambda - t))` for :math:`t < \lambda`."""
+        xp = self.xp
+        finite = t < self.rate
+        safe = xp.where(finite, self.rate - t, self.rate)
+        return where_finite(~finite, self.concentration * (xp.log(self.rate) - xp.log(safe)), xp)
+
     def _expected_abs_dev(self, m: Array) -> Array:
         r""":math:`E|X - m| = E X - m + 2[m P(k, \lambda m) - (k/\lambda) P(k + 1, \lambda m)]`."""
         xp, k, rate = self.xp, self.concentration, self.rate
@@ -284,6 +291,9 @@ class Exponential(Distribution):
 
     def _mgf(self, t: Array) -> Array:
         return self._as_gamma()._mgf(t)
+
+    def _log_mgf(self, t: Array) -> Array:
+        return self._as_gamma()._log_mgf(t)
 
     def _expected_abs_dev(self, m: Array) -> Array:
         r""":math:`E|X - m| = 1/\lambda - m + 2(m - (1 - e^{-\lambda m})/\lambda)` for m > 0."""

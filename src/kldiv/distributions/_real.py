@@ -96,6 +96,10 @@ class Normal(Distribution):
     def _mgf(self, t: Array) -> Array:
         return self.xp.exp(t * self.loc + 0.5 * t * t * self.scale * self.scale)
 
+    def _log_mgf(self, t: Array) -> Array:
+        r""":math:`\log E e^{tX} = \mu t + \sigma^2 t^2 / 2` (no overflow for large loc)."""
+        return t * self.loc + 0.5 * t * t * self.scale * self.scale
+
     def _expected_abs_dev(self, m: Array) -> Array:
         r"""The mean absolute deviation from ``m``.
 

@@ -156,6 +156,10 @@ def lookup_kl(type_p: type, type_q: type) -> KLFunction | None:
 def registered_pairs() -> list[tuple[type, type]]:
     """Every registered ``(TypeP, TypeQ)`` pair, sorted by the classes' names.
 
+    Returns:
+        A list of ``(TypeP, TypeQ)`` class pairs, including those registered by
+        the user with :func:`register_kl`.
+
     Examples:
         >>> import kldiv
         >>> from kldiv import distributions as D

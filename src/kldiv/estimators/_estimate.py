@@ -47,6 +47,15 @@ def unit_name(base: float | None) -> str:
     return _UNIT_NAMES.get(float(base), f"units of log base {base:g}")
 
 
+def _as_float(value: float | Array) -> float | None:
+    """A float, or a concrete 0-d array as a float; None for batches and traced arrays."""
+    if not _is_array(value):
+        return value
+    if len(value.shape) or is_traced(value):
+        return None
+    return float(to_numpy(value))
+
+
 def _check_number_or_array(value: object, name: str) -> float | Array:
     if _is_real_number(value):
         return float(value)
@@ -159,7 +168,7 @@ class Estimate:
     arrays of any backend (NumPy, PyTorch, JAX, ...) for a batch of them;
     ``float(estimate)`` works for a single value (also a size-1 array).
 
-    Attributes:
+    Args:
         value: the estimate, a float or an array.
         stderr: its standard error, >= 0, of the shape of ``value`` (or a
             float); 0 when exact, NaN when unknown.
@@ -211,8 +220,8 @@ class Estimate:
 
     @property
     def is_batch(self) -> bool:
-        """Whether ``value`` is an array (a batch of estimates) rather than a float."""
-        return _is_array(self.value)
+        """Whether ``value`` is an array of one or more dimensions (a batch of estimates)."""
+        return _is_array(self.value) and len(self.value.shape) > 0
 
     def ci(self, level: float = 0.95) -> tuple[float | Array, float | Array]:
         r"""The normal confidence interval :math:`\hat D \pm z_{(1+\text{level})/2}\,\mathrm{se}`.
@@ -285,8 +294,9 @@ class Estimate:
 
     def __repr__(self) -> str:
         tail = f"{self.unit} ({self.method}, n={self.n})"
-        if not self.is_batch and not _is_array(self.stderr):
-            return f"{format_value(self.value, self.stderr)} {tail}"
+        single = _as_float(self.value), _as_float(self.stderr)
+        if None not in single:
+            return f"{format_value(*single)} {tail}"
         return f"Estimate({self._describe('value')}, {self._describe('stderr')}, {tail})"
 
     def _describe(self, name: str) -> str:

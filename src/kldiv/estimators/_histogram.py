@@ -213,7 +213,7 @@ def histogram_kl(
         >>> rng = np.random.default_rng(0)
         >>> reference = rng.normal(0.0, 1.0, size=50000)
         >>> current = rng.normal(0.3, 1.0, size=50000)
-        >>> histogram_kl(current, reference, bins=np.linspace(-4, 4, 33))
+        >>> histogram_kl(current, reference, bins=np.linspace(-4, 4, 33))  # exact: 0.045
         0.0439 ± 0.0019 nats (histogram, n=50000)
     """
     alpha = check_nonnegative_number(smoothing, "smoothing")

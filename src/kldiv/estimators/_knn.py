@@ -422,8 +422,8 @@ def knn_kl(
     term compares the atom's mass under P and Q: rounded Gaussians and
     Poisson counts are estimated about as well as continuous data (tested).
     Rounding at about the scale of the neighbour distances (ties at
-    positive distances) biases the estimate (down, by about a fifth for k = 3
-    in a test at 1e-3 rounding and n = 5000): use k = 1 there, or dequantise
+    positive distances) biases the estimate down (by a fifth with k = 1 and
+    by half with k = 3 at 1e-3 rounding and n = 5000): use k = 1, or dequantise
     with noise of the rounding's size. Degenerate inputs: ``x`` and ``y``
     holding the same points (in any order) give exactly 0, the divergence of
     their empirical distributions (the formula assumes independent samples and
@@ -448,12 +448,14 @@ def knn_kl(
     estimate again), and ``stderr = sd(subsample estimates) / sqrt(B)``: exact
     for a variance that falls as a/n + b/m (its central-limit behaviour). It
     is the error of the estimator around its own mean, not around the true
-    divergence: the bias at this n is not in it (``details
-    ["subsample_mean_nats"]``, the mean of estimates from B times fewer
-    points, shows how the bias moves with n). B is lowered so that every
-    subsample has at least 10 (k + 1) x's and 10 k y's; below 2 subsamples the
-    standard error is NaN (unknown). Its B − 1 degrees of freedom are in
-    ``details["stderr_dof"]``.
+    divergence: the bias at this n is not in it. ``subsample_mean_nats`` in
+    ``details``, the mean of the estimates from B times fewer points, shows
+    how the estimate moves with n. Calibrated (reported / actual spread
+    0.8–1.4) up to d = 5 in the tests and benchmarks; at d = 10 it was
+    0.74–0.87, the variance falling more slowly than 1/n there. B is lowered
+    so that every subsample has at least 10 (k + 1) x's and 10 k y's; below
+    2 subsamples the standard error is NaN (unknown). Its B − 1 degrees of
+    freedom are in ``details["stderr_dof"]``.
 
     Not differentiable: the inputs of any backend (NumPy, PyTorch, JAX, ...)
     are copied to NumPy float64, and the value and standard error are Python

@@ -30,7 +30,6 @@ import math
 from typing import Any
 
 import numpy as np
-from scipy.special import logsumexp
 
 from kldiv._array_api import to_numpy
 
@@ -101,6 +100,8 @@ def _pairwise(
 
 def mixture_bounds(p: Any, q: Any) -> dict[str, np.ndarray] | None:
     """The approximations and bounds of the module docstring, or None if not Gaussian mixtures."""
+    from scipy.special import logsumexp
+
     parts_p, parts_q = gaussian_mixture_parts(p), gaussian_mixture_parts(q)
     if parts_p is None or parts_q is None:
         return None
