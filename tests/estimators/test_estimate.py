@@ -169,8 +169,8 @@ def _mc(p, q, seed, control_variate):
         q,
         rtol=0.0,
         atol=0.0,
-        max_samples=400,
-        n_samples=400,
+        max_samples=1000,
+        n_samples=1000,
         seed=seed,
         control_variate=control_variate,
     )
