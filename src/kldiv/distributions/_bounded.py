@@ -147,10 +147,53 @@ class Uniform(Distribution):
         return (upper - lower) / (self.high - self.low)
 
     def _expected_power(self, r: Array | float) -> Array:
-        r""":math:`E X^r = (b^{r+1} - a^{r+1}) / ((r + 1)(b - a))` for :math:`a \ge 0, r > -1`."""
+        r""":math:`E X^r` for :math:`a \ge 0`.
+
+        :math:`(b^{r+1} - a^{r+1}) / ((r + 1)(b - a))`, its limit
+        :math:`(\log b - \log a)/(b - a)` at :math:`r = -1`, and +inf where
+        :math:`a = 0` and :math:`r \le -1` (the integral diverges at 0).
+        """
         xp = self.xp
         low, high = xp.maximum(self.low, 0.0), xp.maximum(self.high, 0.0)
-        return (high ** (r + 1.0) - low ** (r + 1.0)) / ((r + 1.0) * (self.high - self.low))
+        width = self.high - self.low
+        r = r + xp.zeros_like(low)  # a Python number or an array of this backend
+        diverges = (low == 0) & (r <= -1.0)
+        near_log = xp.abs(r + 1.0) < 1e-8
+        safe_low = xp.where(diverges, xp.ones_like(low), low)
+        safe_r = xp.where(near_log, xp.zeros_like(r), r)
+        power = (high ** (safe_r + 1.0) - safe_low ** (safe_r + 1.0)) / ((safe_r + 1.0) * width)
+        log_low = xp.log(xp.where(low > 0, low, xp.ones_like(low)))
+        logarithmic = (xp.log(high) - log_low) / width
+        return where_finite(diverges, xp.where(near_log, logarithmic, power), xp)
+
+    def _expected_log_square(self) -> Array:
+        r""":math:`E(\log X)^2 = [x(\log^2 x - 2\log x + 2)]_a^b / (b - a)` for :math:`a \ge 0`."""
+        xp = self.xp
+        low, high = xp.maximum(self.low, 0.0), xp.maximum(self.high, 0.0)
+
+        def antiderivative(x: Array) -> Array:
+            safe = xp.where(x > 0, x, xp.ones_like(x))
+            log_x = xp.log(safe)
+            return xp.where(x > 0, x * (log_x * log_x - 2.0 * log_x + 2.0), xp.zeros_like(x))
+
+        return (antiderivative(high) - antiderivative(low)) / (self.high - self.low)
+
+    def _log_mgf(self, t: Array) -> Array:
+        r""":math:`\log E e^{tX} = ta + \log(\operatorname{expm1}(s)/s)`, :math:`s = t(b - a)`.
+
+        Evaluated without overflow: :math:`s + \log(-\operatorname{expm1}(-s)) - \log s`
+        for :math:`s > 0`, :math:`\log(-\operatorname{expm1}(s)) - \log(-s)` for
+        :math:`s < 0`, :math:`s/2` near 0.
+        """
+        xp = self.xp
+        s = t * (self.high - self.low) + xp.zeros_like(self.low)
+        small = xp.abs(s) < 1e-8
+        positive = s > 0
+        safe = xp.where(small, xp.ones_like(s), s)
+        magnitude = xp.abs(safe)
+        log_ratio = xp.log(-xp.expm1(-magnitude)) - xp.log(magnitude)
+        log_ratio = xp.where(positive, safe + log_ratio, log_ratio)
+        return t * self.low + xp.where(small, 0.5 * s, log_ratio)
 
     def _mgf(self, t: Array) -> Array:
         r""":math:`E e^{tX} = e^{ta}\operatorname{expm1}(t(b - a)) / (t(b - a))`, 1 at t = 0."""
@@ -299,6 +342,11 @@ class Beta(Distribution):
         log_ratio = gammaln(safe, xp=xp) - gammaln(a, xp=xp)
         log_ratio = log_ratio + gammaln(a + b, xp=xp) - gammaln(safe + b, xp=xp)
         return where_finite(~finite, xp.exp(log_ratio), xp)
+
+    def _variance_of_log(self) -> Array:
+        r""":math:`\operatorname{Var}\log X = \psi_1(\alpha) - \psi_1(\alpha + \beta)`."""
+        xp, a, b = self.xp, self.concentration1, self.concentration0
+        return trigamma(a, xp=xp) - trigamma(a + b, xp=xp)
 
     def _logit_moments(self) -> tuple[Array, Array]:
         r"""Mean and variance of :math:`\log(X / (1 - X))`.
@@ -784,7 +832,7 @@ class VonMises(Distribution):
 
     def _log_i0(self) -> Array:
         r""":math:`\log I_0(\kappa) = \log i0e(\kappa) + \kappa`."""
-        return xp_log_i0(self.concentration, xp=self.xp)
+        return log_bessel_i0(self.concentration, xp=self.xp)
 
     def _bessel_ratio(self) -> Array:
         r""":math:`A(\kappa) = I_1(\kappa) / I_0(\kappa)`."""
@@ -844,6 +892,6 @@ class VonMises(Distribution):
         return xp.remainder(angle + math.pi + self.loc, 2.0 * math.pi) - math.pi
 
 
-def xp_log_i0(k: Array, *, xp: ModuleType) -> Array:
+def log_bessel_i0(k: Array, *, xp: ModuleType) -> Array:
     r""":math:`\log I_0(\kappa) = \log i0e(\kappa) + |\kappa|`."""
     return xp.log(i0e(k, xp=xp)) + xp.abs(k)

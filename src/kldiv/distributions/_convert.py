@@ -42,7 +42,18 @@ def _family(name: str) -> type:
 
 
 def _given(d: Any, *names: str) -> dict[str, Any]:
-    """The parameters among ``names`` the torch object was built with (kept as given)."""
+    """The parameter among ``names`` the torch object was built with (kept as given).
+
+    torch computes the other parameterisations lazily and caches them in the
+    object's ``__dict__`` once read, so presence there does not tell which was
+    given: families with ``probs``/``logits`` record it in ``_param``; for the
+    matrix families the first of ``names`` present is taken (all are tied to
+    the user's tensors by torch's graph).
+    """
+    given = getattr(d, "_param", None)
+    for name in names:
+        if given is not None and vars(d).get(name) is given:
+            return {name: given}
     for name in names:
         if name in vars(d):
             return {name: vars(d)[name]}

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from kldiv._array_api import device
+from kldiv._array_api import device, is_torch_namespace
 from kldiv._special import digamma, gammaln, multidigamma, multigammaln
 from kldiv.distributions._base import Distribution
 from kldiv.distributions._kl_helpers import infinite_kl, where_finite
@@ -93,10 +93,21 @@ def _diagonal_gaussian(d: Independent, role: str, other: Distribution) -> _Diago
     return _DiagonalGaussian(d)
 
 
-def _strictly_lower_mask(dim: int, like: Array, *, xp: Any) -> Array:
-    """The ``dim * dim`` flattened indicator of the entries below the diagonal."""
-    ones = xp.ones((dim, dim), dtype=like.dtype, device=device(like))
-    return xp.reshape(xp.tril(ones, k=-1), (dim * dim,))
+def _sum_below_diagonal(x: Array, *, xp: Any) -> Array:
+    """The sum of the entries of ``x`` below the diagonal, by a matrix-vector product with a mask.
+
+    The matrix is flattened for the product; PyTorch's triangular solves return
+    column-major matrices, whose transpose flattens without a copy (the mask is
+    transposed to match).
+    """
+    dim = x.shape[-1]
+    ones = xp.ones((dim, dim), dtype=x.dtype, device=device(x))
+    if is_torch_namespace(xp):
+        x, mask = x.mT, xp.triu(ones, k=1)
+    else:
+        mask = xp.tril(ones, k=-1)
+    flat = xp.reshape(x, (*x.shape[:-2], dim * dim))
+    return xp.matmul(flat, xp.reshape(mask, (dim * dim,)))
 
 
 def _whitened_trace_minus_log_det(inner: Array, outer: Array, *, xp: Any) -> Array:
@@ -114,10 +125,7 @@ def _whitened_trace_minus_log_det(inner: Array, outer: Array, *, xp: Any) -> Arr
     :func:`kldiv._gaussian.full_covariance_gaussian_kl`).
     """
     whitened = _solve_lower(inner, outer, xp=xp)
-    squares = whitened * whitened
-    dim = squares.shape[-1]
-    flat = xp.reshape(squares, (*squares.shape[:-2], dim * dim))
-    below_diagonal = xp.matmul(flat, _strictly_lower_mask(dim, squares, xp=xp))
+    below_diagonal = _sum_below_diagonal(whitened * whitened, xp=xp)
     two_r = 2.0 * (xp.log(xp.linalg.diagonal(outer)) - xp.log(xp.linalg.diagonal(inner)))
     return below_diagonal + xp.sum(xp.expm1(two_r) - two_r, axis=-1)
 

@@ -89,10 +89,14 @@ def _cross_entropy_or_inf(infinite: Array, value: Array, xp: Any) -> Array:
 
 
 def _log_term(coefficient: Array, expected_log: Array, xp: Any) -> Array:
-    """``coefficient * E log X``, exactly 0 where the coefficient is 0 (even if E log X = -inf)."""
-    zero = coefficient == 0
-    safe = xp.where(zero, xp.zeros_like(expected_log), expected_log)
-    return xp.where(zero, xp.zeros_like(coefficient * safe), coefficient * safe)
+    """``coefficient * E log X`` from the finite part of E log X (see :func:`finite_part`).
+
+    A plain product: the caller marks the entries with an infinite E log X
+    (and a non-zero coefficient) as +inf, so the finite entries keep their
+    gradient in the coefficient, also at coefficient 0 (a Gamma with k = 1).
+    """
+    del xp
+    return coefficient * expected_log
 
 
 def _second_moment(p: Distribution, xp: Any) -> tuple[Array, Array]:
