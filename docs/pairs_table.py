@@ -8,7 +8,7 @@ page is current.
 from __future__ import annotations
 
 import kldiv
-from kldiv import distributions as D
+from kldiv import distributions
 from kldiv.distributions._kl_helpers import infinite_kl, kl_by_cross_entropy
 from kldiv.distributions._registry import _REGISTRY
 
@@ -26,7 +26,8 @@ def table() -> str:
     own = [
         (p, q)
         for p, q in kldiv.registered_pairs()
-        if getattr(D, p.__name__, None) is p and getattr(D, q.__name__, None) is q
+        if getattr(distributions, p.__name__, None) is p
+        and getattr(distributions, q.__name__, None) is q
     ]
     rows = {}
     for p, q in own:

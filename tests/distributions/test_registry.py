@@ -196,3 +196,23 @@ def test_traced_parameters_skip_value_checks():
         return kldiv.kl_divergence(D.Normal(0.0, scale), D.Normal(0.0, 1.0))
 
     assert math.isfinite(float(kl(jnp.asarray(2.0))))
+
+
+def test_support_mismatch_is_inf_with_zero_gradient():
+    """Normal ‖ Exponential is +inf; backward() works and gives a zero gradient."""
+    torch = pytest.importorskip("torch")
+    loc = torch.tensor([0.0, 1.0], dtype=torch.float64, requires_grad=True)
+    value = kldiv.kl_divergence(D.Normal(loc, 1.0), D.Exponential(2.0))
+    assert bool(torch.all(value == math.inf))
+    value.sum().backward()
+    assert loc.grad.tolist() == [0.0, 0.0]
+
+
+def test_docs_pair_table_is_current():
+    """docs/distributions.md lists exactly the registered pairs (python docs/pairs_table.py)."""
+    import pathlib
+    import runpy
+
+    root = pathlib.Path(__file__).resolve().parents[2]
+    table = runpy.run_path(str(root / "docs" / "pairs_table.py"))["table"]()
+    assert table in (root / "docs" / "distributions.md").read_text()

@@ -21,8 +21,8 @@ from kldiv.distributions import (  # noqa: F401
     _structural,
 )
 from kldiv.distributions._base import Distribution
-from kldiv.distributions._convert import from_scipy, from_torch
 from kldiv.distributions._bounded import *  # noqa: F403
+from kldiv.distributions._convert import from_scipy, from_torch
 from kldiv.distributions._discrete import *  # noqa: F403
 from kldiv.distributions._multivariate import *  # noqa: F403
 from kldiv.distributions._positive import *  # noqa: F403

@@ -365,7 +365,8 @@ def _moved(d: Distribution, xp: ModuleType, like: Any) -> Distribution:
         if isinstance(value, Distribution):
             setattr(moved, key, _moved(value, xp, like))
         elif isinstance(value, np.ndarray):
-            array = xp.asarray(value, device=device(like))
+            # a copy: broadcast parameters are read-only views, which torch warns about
+            array = xp.asarray(np.array(value), device=device(like))
             if np.issubdtype(value.dtype, np.floating):
                 array = xp.astype(array, like.dtype)
             setattr(moved, key, array)

@@ -56,4 +56,7 @@ def infinite_kl(p: Any, q: Any) -> Array:
 
     xp = p.xp
     shape = np.broadcast_shapes(p.batch_shape, q.batch_shape)
-    return xp.full(shape, float("inf"), dtype=p.dtype, device=device(p._like()))
+    infinite = xp.full(shape, float("inf"), dtype=p.dtype, device=device(p._like()))
+    # + 0 * parameters: the result stays on the autodiff graph (zero gradient), so
+    # that backward() through a loss holding it works as for any other pair.
+    return infinite + 0.0 * (xp.sum(p._like()) + xp.sum(q._like()))

@@ -205,7 +205,8 @@ def kl_divergence(p: Any, q: Any, *, base: float | None = None) -> Array:
         >>> from kldiv import distributions as D
         >>> float(kldiv.kl_divergence(D.Normal(0.0, 1.0), D.Normal(1.0, 2.0)))
         0.4431471805599453
-        >>> kl = kldiv.kl_divergence(D.Categorical(probs=[0.4, 0.6]), D.Categorical(probs=[0.5, 0.5]))
+        >>> p, q = D.Categorical(probs=[0.4, 0.6]), D.Categorical(probs=[0.5, 0.5])
+        >>> kl = kldiv.kl_divergence(p, q)
         >>> round(float(kl), 10)
         0.0201355136
     """
