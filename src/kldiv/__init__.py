@@ -28,11 +28,12 @@ from kldiv.discrete import (
 )
 from kldiv.distributions import kl_divergence, register_kl, registered_pairs
 from kldiv.errors import KLDivError, NoClosedFormError
-from kldiv.estimators import Estimate, estimate, histogram_kl, knn_kl
+from kldiv.estimators import ELBO, Estimate, elbo, estimate, histogram_kl, knn_kl
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "ELBO",
     "Estimate",
     "KLDivError",
     "NoClosedFormError",
@@ -41,6 +42,7 @@ __all__ = [
     "cross_entropy_from_log_probs",
     "cross_entropy_from_logits",
     "distributions",
+    "elbo",
     "entropy",
     "entropy_from_log_probs",
     "entropy_from_logits",
