@@ -22,8 +22,11 @@ def quad_kl(p, q) -> np.ndarray:
     out = np.empty(shape)
     del batch
     for index in np.ndindex(*shape):
+        lo, hi = float(lower[index]), float(upper[index])
 
-        def integrand(x, index=index):
+        def integrand(x, index=index, lo=lo, hi=hi):
+            if not lo < x < hi:  # an end point reached by rounding (measure zero)
+                return 0.0
             value = np.full(shape, x)
             lp = _element(p.log_prob(value), index)
             density = math.exp(lp)
@@ -32,7 +35,6 @@ def quad_kl(p, q) -> np.ndarray:
             lq = _element(q.log_prob(value), index)
             return density * (lp - lq)
 
-        lo, hi = float(lower[index]), float(upper[index])
         total, _ = integrate.quad(integrand, lo, hi, limit=500, epsabs=1e-13, epsrel=1e-11)
         out[index] = total
     return out

@@ -405,3 +405,14 @@ def test_location_families_are_shift_invariant(p_family, q_family):
     near = kldiv.kl_divergence(p_family(0.3, 1.0), q_family(-0.2, 1.5))
     far = kldiv.kl_divergence(p_family(-2000.0 + 0.3, 1.0), q_family(-2000.0 - 0.2, 1.5))
     assert float(far) == pytest.approx(float(near), rel=1e-9, abs=1e-10)
+
+
+@pytest.mark.parametrize("p_family", [D.Laplace, D.Logistic])
+@pytest.mark.parametrize("q_family", [D.Gumbel, D.Moyal])
+def test_equal_scale_against_a_double_exponential_tail_is_infinite(p_family, q_family):
+    """E e^{-X/s} = inf when P's scale equals Q's: +inf for every s (was ~4.5e15 for s = 49)."""
+    scale = np.array([2.0, 3.0, 49.0, 3.889788003023442, 0.1])
+    value = kldiv.kl_divergence(p_family(0.0, scale), q_family(-0.3, scale))
+    assert np.all(np.asarray(value) == math.inf)
+    just_inside = kldiv.kl_divergence(p_family(0.0, scale * (1 - 1e-9)), q_family(-0.3, scale))
+    assert np.all(np.isfinite(np.asarray(just_inside)))

@@ -121,6 +121,15 @@ def test_batch_shapes_broadcast():
     assert kldiv.kl_divergence(p, q).shape == (3, 4)
 
 
+def test_batch_shapes_that_do_not_broadcast_are_a_kldiv_error():
+    """A (3,) batch against a (2,) batch names both shapes (was NumPy's bare ValueError)."""
+    p, q = D.Normal(np.zeros(3), 1.0), D.Normal(np.zeros(2), 1.0)
+    with pytest.raises(kldiv.KLDivError, match=r"batch shapes of `p` and `q`.*\(3,\).*\(2,\)"):
+        kldiv.kl_divergence(p, q)
+    with pytest.raises(kldiv.KLDivError, match=r"batch shapes of `p` and `q`.*\(3,\).*\(2,\)"):
+        kldiv.estimate(p, D.StudentT(np.full(2, 3.0)))
+
+
 def test_not_a_distribution_is_a_clear_error():
     """A plain array as P names the argument and what arrived."""
     with pytest.raises(kldiv.KLDivError, match=r"`p` must be a kldiv distribution.*ndarray"):

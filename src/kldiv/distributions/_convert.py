@@ -29,6 +29,7 @@ from kldiv.errors import KLDivError
 __all__ = [
     "as_distribution",
     "as_numpy_distribution",
+    "check_pair_shapes",
     "common_namespace",
     "from_scipy",
     "from_torch",
@@ -393,6 +394,22 @@ def common_namespace(p: Distribution, q: Distribution) -> tuple[Distribution, Di
         f"`p` and `q` must hold parameters of the same array library; got "
         f"{p.xp.__name__} and {q.xp.__name__}"
     )
+
+
+def check_pair_shapes(p: Distribution, q: Distribution) -> None:
+    """Raises :class:`KLDivError` unless P, Q share the event shape and their batches broadcast."""
+    if p.event_shape != q.event_shape:
+        raise KLDivError(
+            f"`p` and `q` must have the same event shape; got {p.event_shape} for "
+            f"{type(p).__name__} and {q.event_shape} for {type(q).__name__}"
+        )
+    try:
+        np.broadcast_shapes(p.batch_shape, q.batch_shape)
+    except ValueError:
+        raise KLDivError(
+            f"the batch shapes of `p` and `q` must broadcast; got {p.batch_shape} for "
+            f"{type(p).__name__} and {q.batch_shape} for {type(q).__name__}"
+        ) from None
 
 
 def as_numpy_distribution(d: Distribution) -> Distribution:

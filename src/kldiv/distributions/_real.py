@@ -211,9 +211,11 @@ class Laplace(Distribution):
     def _log_mgf(self, t: Array) -> Array:
         r""":math:`\log E e^{tX} = \mu t - \log(1 - b^2 t^2)` for :math:`|t| < 1/b`, else +inf."""
         xp = self.xp
-        bt = self.scale * t
-        finite = xp.abs(bt) < 1.0
-        safe_t = xp.where(finite, t, xp.zeros_like(bt))
+        t = xp.zeros_like(self.scale) + t
+        # |t| < 1/b rather than |bt| < 1: t = -1/s from a Gumbel or Moyal Q of the same
+        # scale s = b must land on the edge (+inf), which b * (-1/b) can miss by an ulp.
+        finite = xp.abs(t) < 1.0 / self.scale
+        safe_t = xp.where(finite, t, xp.zeros_like(t))
         safe_bt = self.scale * safe_t
         return _finite_where(finite, self.loc * safe_t - xp.log1p(-safe_bt * safe_bt), xp)
 
@@ -526,8 +528,9 @@ class Logistic(Distribution):
         :math:`\log E e^{tX} = \mu t + \log\Gamma(1 - st) + \log\Gamma(1 + st)`.
         """
         xp = self.xp
-        finite = xp.abs(self.scale * t) < 1.0
-        safe_st = self.scale * xp.where(finite, t, xp.zeros_like(self.scale * t))
+        t = xp.zeros_like(self.scale) + t
+        finite = xp.abs(t) < 1.0 / self.scale  # as Laplace's: exact at t = -1/s, s = scale
+        safe_st = self.scale * xp.where(finite, t, xp.zeros_like(t))
         value = self.loc * safe_st / self.scale + gammaln(1.0 - safe_st, xp=xp)
         return _finite_where(finite, value + gammaln(1.0 + safe_st, xp=xp), xp)
 

@@ -198,7 +198,8 @@ def kl_divergence(p: Any, q: Any, *, base: float | None = None) -> Array:
             :func:`kldiv.estimate`, which falls back to quadrature or Monte Carlo
             with an error bar).
         KLDivError: the arguments are not distributions, their parameters come
-            from different array libraries, or their event shapes differ.
+            from different array libraries, their event shapes differ or their
+            batch shapes do not broadcast.
 
     Examples:
         >>> import kldiv
@@ -210,15 +211,11 @@ def kl_divergence(p: Any, q: Any, *, base: float | None = None) -> Array:
         >>> round(float(kl), 10)
         0.0201355136
     """
-    from kldiv.distributions._convert import as_distribution, common_namespace
+    from kldiv.distributions._convert import as_distribution, check_pair_shapes, common_namespace
 
     log_base = log_of_base(base)
     p, q = common_namespace(as_distribution(p, "p"), as_distribution(q, "q"))
-    if p.event_shape != q.event_shape:
-        raise KLDivError(
-            f"`p` and `q` must have the same event shape; got {p.event_shape} for "
-            f"{type(p).__name__} and {q.event_shape} for {type(q).__name__}"
-        )
+    check_pair_shapes(p, q)
     fun = lookup_kl(type(p), type(q))
     if fun is None:
         raise NoClosedFormError(

@@ -29,7 +29,8 @@ import numpy as np
 
 from kldiv._array_api import device, is_torch_namespace, is_traced
 from kldiv._validation import log_of_base
-from kldiv.distributions._convert import as_distribution, common_namespace
+from kldiv.distributions._convert import as_distribution, check_pair_shapes, common_namespace
+from kldiv.distributions._kl_helpers import infinite_kl
 from kldiv.distributions._registry import lookup_kl
 from kldiv.errors import KLDivError, NoClosedFormError
 from kldiv.estimators._estimate import Estimate
@@ -219,11 +220,7 @@ def estimate(
     n_samples = _check_count(n_samples, "n_samples", allow_none=True)
     log_base = log_of_base(base)
     p, q = common_namespace(as_distribution(p, "p"), as_distribution(q, "q"))
-    if p.event_shape != q.event_shape:
-        raise KLDivError(
-            f"`p` and `q` must have the same event shape; got {p.event_shape} for "
-            f"{type(p).__name__} and {q.event_shape} for {type(q).__name__}"
-        )
+    check_pair_shapes(p, q)
     result = _run(p, q, method, rtol, atol, max_samples, n_samples, seed)
     return result if log_base is None else result.to_base(base)
 
@@ -248,6 +245,17 @@ def _run(
                 f"no closed form is registered for {pair}; use method='auto' for a numerical "
                 "estimate with an error bar"
             )
+    if p.is_discrete != q.is_discrete and method in ("auto", "monte_carlo"):
+        # Atoms against a density (or the reverse): one charges a set the other gives
+        # measure zero, and log p(x) - log q(x) would mix a mass with a density.
+        value = infinite_kl(p, q)
+        return Estimate(
+            value=value,
+            stderr=p.xp.zeros_like(value),
+            method="exact",
+            n=0,
+            details={"reason": "one of P and Q is discrete, the other continuous"},
+        )
     discrete = p.is_discrete and q.is_discrete and _univariate(p)
     continuous = not p.is_discrete and not q.is_discrete and _univariate(p)
     gradient = _needs_gradient(p) or _needs_gradient(q)
