@@ -405,3 +405,14 @@ def test_pareto_tail_check_of_tied_ratios_warns_nothing():
         est = kldiv.estimate(p, q, method="monte_carlo", seed=0, n_samples=1000)
     assert shape < 0.25  # bounded ratios: a light tail
     assert abs(float(est) - float(kldiv.kl_divergence(p, q))) <= 5 * float(est.stderr)
+
+
+def test_fixed_sample_stderr_carries_no_graph():
+    """With n_samples on torch the value is differentiable and the error bar is a plain number."""
+    torch = pytest.importorskip("torch")
+    loc = torch.tensor(0.3, dtype=torch.float64, requires_grad=True)
+    p = D.Normal(loc, torch.tensor(1.0, dtype=torch.float64))
+    est = kldiv.estimate(p, D.StudentT(4.0, 0.0, 1.0), method="monte_carlo", n_samples=2000, seed=0)
+    assert est.value.requires_grad
+    assert not est.stderr.requires_grad
+    assert float(est.stderr) > 0

@@ -177,7 +177,8 @@ def _fixed(p: Any, q: Any, n: int, rng: Any, use_cv: bool) -> MonteCarloResult:
     centred_w = w - mean_w
     var_w = xp.sum(centred_w * centred_w, axis=0) / (n - 1)
     if not use_cv:
-        return MonteCarloResult(mean_w, xp.sqrt(var_w / n), n, False, True, 1.0)
+        stderr = _stop_gradient(xp.sqrt(var_w / n), xp)  # an error bar, not a loss term
+        return MonteCarloResult(mean_w, stderr, n, False, True, 1.0)
     mean_c = xp.mean(c, axis=0)
     centred_c = c - mean_c
     var_c = xp.sum(centred_c * centred_c, axis=0) / (n - 1)
@@ -188,7 +189,8 @@ def _fixed(p: Any, q: Any, n: int, rng: Any, use_cv: bool) -> MonteCarloResult:
     better = xp.isfinite(var_cv) & (var_cv < var_w) & light_tail
     value = xp.where(better, mean_w - beta * mean_c, mean_w)
     variance = xp.where(better, var_cv, var_w)
-    return MonteCarloResult(value, xp.sqrt(variance / n), n, True, True, math.nan)
+    stderr = _stop_gradient(xp.sqrt(variance / n), xp)
+    return MonteCarloResult(value, stderr, n, True, True, math.nan)
 
 
 def _stop_gradient(x: Array, xp: Any) -> Array:
