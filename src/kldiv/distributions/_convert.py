@@ -359,21 +359,37 @@ def as_distribution(value: Any, name: str) -> Distribution:
     )
 
 
-def _moved(d: Distribution, xp: ModuleType, like: Any) -> Distribution:
-    """A shallow copy of ``d`` with every NumPy array (and nested distribution) moved to ``xp``."""
+def _with_arrays_converted(
+    d: Distribution, convert: Callable[[Any], Any], xp: ModuleType
+) -> Distribution:
+    """A shallow copy of ``d`` (and of its nested distributions) on namespace ``xp``.
+
+    ``convert`` is applied to every other attribute and returns the new value
+    (arrays converted, anything else as it is); the dtype is read off the
+    converted parameters.
+    """
     moved = copy.copy(d)
     for key, value in vars(d).items():
         if isinstance(value, Distribution):
-            setattr(moved, key, _moved(value, xp, like))
-        elif isinstance(value, np.ndarray):
-            # a copy: broadcast parameters are read-only views, which torch warns about
-            array = xp.asarray(np.array(value), device=device(like))
-            if np.issubdtype(value.dtype, np.floating):
-                array = xp.astype(array, like.dtype)
-            setattr(moved, key, array)
+            setattr(moved, key, _with_arrays_converted(value, convert, xp))
+        else:
+            setattr(moved, key, convert(value))
     moved.xp = xp
-    moved.dtype = like.dtype
+    moved.dtype = moved._like().dtype
     return moved
+
+
+def _moved(d: Distribution, xp: ModuleType, like: Any) -> Distribution:
+    """A shallow copy of ``d`` with every NumPy array (and nested distribution) moved to ``xp``."""
+
+    def convert(value: Any) -> Any:
+        if not isinstance(value, np.ndarray):
+            return value
+        # a copy: broadcast parameters are read-only views, which torch warns about
+        array = xp.asarray(np.array(value), device=device(like))
+        return xp.astype(array, like.dtype) if np.issubdtype(value.dtype, np.floating) else array
+
+    return _with_arrays_converted(d, convert, xp)
 
 
 def common_namespace(p: Distribution, q: Distribution) -> tuple[Distribution, Distribution]:
@@ -424,12 +440,10 @@ def as_numpy_distribution(d: Distribution) -> Distribution:
 
     if is_numpy_namespace(d.xp):
         return d
-    moved = copy.copy(d)
-    for key, value in vars(d).items():
-        if isinstance(value, Distribution):
-            setattr(moved, key, as_numpy_distribution(value))
-        elif is_array_api_obj(value) and not isinstance(value, np.ndarray):
-            setattr(moved, key, np.asarray(to_numpy(value)))
-    moved.xp = np_xp
-    moved.dtype = np.asarray(to_numpy(d._like())).dtype
-    return moved
+
+    def convert(value: Any) -> Any:
+        if is_array_api_obj(value) and not isinstance(value, np.ndarray):
+            return np.asarray(to_numpy(value))
+        return value
+
+    return _with_arrays_converted(d, convert, np_xp)

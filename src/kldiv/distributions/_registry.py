@@ -22,7 +22,7 @@ from typing import Any
 from kldiv._validation import log_of_base
 from kldiv.errors import KLDivError, NoClosedFormError
 
-__all__ = ["kl_divergence", "register_kl", "registered_pairs"]
+__all__ = ["closed_form_kl", "kl_divergence", "lookup_kl", "register_kl", "registered_pairs"]
 
 Array = Any
 KLFunction = Callable[[Any, Any], Array]
@@ -151,6 +151,23 @@ def lookup_kl(type_p: type, type_q: type) -> KLFunction | None:
     if key not in _MEMO:
         _MEMO[key] = _dispatch(type_p, type_q)
     return _MEMO[key]
+
+
+def closed_form_kl(p: Any, q: Any) -> Array | None:
+    """The registered closed form of D(P ‖ Q) for these parameters, or None.
+
+    None both when no pair is registered and when the registered function
+    raises :class:`NoClosedFormError` for these arguments (a Binomial with
+    different counts, say): the callers (``kldiv.estimate``, ``kldiv.elbo``)
+    then fall back to a numerical estimate.
+    """
+    fun = lookup_kl(type(p), type(q))
+    if fun is None:
+        return None
+    try:
+        return fun(p, q)
+    except NoClosedFormError:
+        return None
 
 
 def registered_pairs() -> list[tuple[type, type]]:

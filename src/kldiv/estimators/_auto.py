@@ -31,7 +31,7 @@ from kldiv._array_api import device, is_torch_namespace, is_traced
 from kldiv._validation import log_of_base
 from kldiv.distributions._convert import as_distribution, check_pair_shapes, common_namespace
 from kldiv.distributions._kl_helpers import infinite_kl
-from kldiv.distributions._registry import lookup_kl
+from kldiv.distributions._registry import closed_form_kl
 from kldiv.errors import KLDivError, NoClosedFormError
 from kldiv.estimators._estimate import Estimate
 from kldiv.estimators._mixture import mixture_bounds
@@ -64,9 +64,7 @@ def _needs_gradient(d: Any) -> bool:
     if is_traced(like):
         return True
     if is_torch_namespace(d.xp):
-        return any(getattr(v, "requires_grad", False) for v in vars(d).values()) or any(
-            getattr(v, "requires_grad", False) for v in _nested_arrays(d)
-        )
+        return any(getattr(v, "requires_grad", False) for v in _nested_arrays(d))
     return False
 
 
@@ -91,12 +89,8 @@ def _as_backend(values: np.ndarray, like: Any, xp: Any) -> Array:
 
 
 def _exact(p: Any, q: Any) -> Estimate | None:
-    fun = lookup_kl(type(p), type(q))
-    if fun is None:
-        return None
-    try:
-        value = fun(p, q)
-    except NoClosedFormError:
+    value = closed_form_kl(p, q)
+    if value is None:
         return None
     return Estimate(value=value, stderr=p.xp.zeros_like(value), method="exact", n=0)
 

@@ -36,7 +36,7 @@ import numpy as np
 
 from kldiv._array_api import array_namespace, device, is_jax_namespace, is_traced, to_numpy
 from kldiv.distributions._convert import as_distribution, common_namespace
-from kldiv.distributions._registry import lookup_kl
+from kldiv.distributions._registry import closed_form_kl
 from kldiv.errors import KLDivError, NoClosedFormError
 from kldiv.estimators._estimate import Estimate, format_value
 
@@ -195,19 +195,14 @@ def exact_kl(q: Any, prior: Any, kl: str) -> Array | None:
     """
     if kl == "monte_carlo":
         return None
-    fun = lookup_kl(type(q), type(prior))
-    try:
-        if fun is None:
-            raise NoClosedFormError(
-                f"no closed form is registered for KL({type(q).__name__} ‖ "
-                f"{type(prior).__name__}); use kl='auto' or kl='monte_carlo' for the Monte Carlo "
-                "estimate from the ELBO's own draws"
-            )
-        return fun(q, prior)
-    except NoClosedFormError:
-        if kl == "exact":
-            raise
-        return None
+    value = closed_form_kl(q, prior)
+    if value is None and kl == "exact":
+        raise NoClosedFormError(
+            f"no closed form is registered for KL({type(q).__name__} ‖ "
+            f"{type(prior).__name__}); use kl='auto' or kl='monte_carlo' for the Monte Carlo "
+            "estimate from the ELBO's own draws"
+        )
+    return value
 
 
 def _stderr(terms: Array, n: int, *, xp: ModuleType) -> Array:
