@@ -36,6 +36,7 @@ __all__ = [
     "as_float_arrays",
     "device",
     "is_array_api_strict_namespace",
+    "is_dask_array",
     "is_dask_namespace",
     "is_jax_namespace",
     "is_numpy_namespace",
@@ -60,13 +61,24 @@ def _namespace_of(values: Sequence[object], names: Sequence[str]) -> ModuleType:
     try:
         return array_namespace(*arrays)
     except TypeError:
+        if _dask_with_numpy(arrays):
+            return array_namespace(*(a for a in arrays if is_dask_array(a)))
         kinds = ", ".join(f"`{n}` is {_type_name(v)}" for n, v in zip(names, values, strict=True))
         raise KLDivError(
             f"all array arguments must come from the same array library; {kinds}"
         ) from None
 
 
+def _dask_with_numpy(arrays: Sequence[Array]) -> bool:
+    """Dask arrays mixed with NumPy ones: the NumPy arrays join the graph (``da.asarray``)."""
+    return any(is_dask_array(a) for a in arrays) and all(
+        is_dask_array(a) or isinstance(a, np.ndarray) for a in arrays
+    )
+
+
 def _convert(value: object, name: str, xp: ModuleType, like: Array | None) -> Array:
+    if isinstance(value, np.ndarray) and is_dask_namespace(xp):
+        return xp.asarray(value)
     if is_array_api_obj(value) and not isinstance(value, np.generic):
         return value
     try:
@@ -100,9 +112,10 @@ def as_float_arrays(
     """Brings the inputs into one namespace and one floating dtype.
 
     Python sequences become arrays of the namespace of the array arguments
-    (NumPy when there are none); integer and boolean arrays become the
-    backend's default floating dtype; half precision (float16, bfloat16) is
-    upcast to float32 for the computation.
+    (NumPy when there are none), and NumPy arrays beside Dask arrays become
+    Dask arrays (``dask.array.asarray``: one chunk when small); integer and
+    boolean arrays become the backend's default floating dtype; half precision
+    (float16, bfloat16) is upcast to float32 for the computation.
 
     Args:
         *values: the inputs, arrays of one library or nested sequences.
@@ -116,7 +129,16 @@ def as_float_arrays(
         KLDivError: mixed array libraries, non-numeric or complex input.
     """
     xp = _namespace_of(values, names)
-    like = next((v for v in values if is_array_api_obj(v) and not isinstance(v, np.generic)), None)
+    like = next(
+        (
+            v
+            for v in values
+            if is_array_api_obj(v)
+            and not isinstance(v, np.generic)
+            and (is_dask_array(v) or not is_dask_namespace(xp))
+        ),
+        None,
+    )
     arrays = [_convert(v, n, xp, like) for v, n in zip(values, names, strict=True)]
     input_dtype = _floating_dtype(arrays, names, xp)
     compute_dtype = xp.float32 if xp.finfo(input_dtype).bits < 32 else input_dtype
@@ -140,7 +162,9 @@ def is_traced(x: Array) -> bool:
 
     True inside ``jax.jit`` (tracers), ``torch.compile`` and ``torch.func.vmap``,
     and for Dask arrays; False for concrete NumPy, PyTorch, JAX and other eager
-    arrays, whose values kldiv then checks.
+    arrays, whose values kldiv then checks. Dask arrays are lazy rather than
+    traced: :mod:`kldiv._validation` defers their value checks into the graph
+    (``is_dask_array``) instead of skipping them.
     """
     if is_jax_array(x):
         return isinstance(x, sys.modules["jax"].core.Tracer)

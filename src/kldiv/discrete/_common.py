@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any
 
 from kldiv._array_api import as_float_arrays
-from kldiv._validation import check_event_axis, log_of_base, resolve_validate, sum_tolerance
+from kldiv._validation import (
+    after,
+    check_event_axis,
+    log_of_base,
+    resolve_validate,
+    sum_tolerance,
+)
 
 Array = Any
 
@@ -22,8 +28,10 @@ class Prepared:
         arrays: the inputs, in the compute dtype (float32 for half precision).
         axis: the event axis as a negative index, valid for every input.
         tolerance: how far a row sum may be from one, for the input dtype.
-        validate: whether eager value checks run.
+        validate: whether the value checks run (eagerly, or deferred on Dask).
         log_base: ``log(base)``, or None for nats.
+        guards: deferred row checks of Dask inputs whose event axis spans
+            several chunks; :func:`reduce_terms` ties them to the result.
     """
 
     xp: ModuleType
@@ -32,6 +40,7 @@ class Prepared:
     tolerance: float
     validate: bool
     log_base: float | None
+    guards: list[Array] = field(default_factory=list)
 
 
 def prepare(
@@ -65,7 +74,10 @@ def in_units(nats: Array, log_base: float | None) -> Array:
 def reduce_terms(
     terms_fn: Callable[..., Array], prepared: Prepared, *arrays: Array, **options: Any
 ) -> Array:
-    """Sums the elementwise terms over the event axis and converts the unit."""
+    """Sums the elementwise terms over the event axis and converts the unit.
+
+    The result of Dask inputs waits for the deferred row checks in ``prepared.guards``.
+    """
     xp = prepared.xp
     terms = terms_fn(*arrays, xp=xp, **options)
-    return in_units(xp.sum(terms, axis=prepared.axis), prepared.log_base)
+    return after(in_units(xp.sum(terms, axis=prepared.axis), prepared.log_base), prepared.guards)

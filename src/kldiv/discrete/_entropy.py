@@ -66,10 +66,16 @@ def entropy(
     """
     prepared = _single(p, "p", axis, base, validate)
     (array,) = prepared.arrays
-    check_probabilities(
-        array, "p", prepared.axis, prepared.tolerance, validate=prepared.validate, xp=prepared.xp
+    checked = check_probabilities(
+        array,
+        "p",
+        prepared.axis,
+        prepared.tolerance,
+        validate=prepared.validate,
+        xp=prepared.xp,
+        guards=prepared.guards,
     )
-    return reduce_terms(entropy_terms_from_probs, prepared, array)
+    return reduce_terms(entropy_terms_from_probs, prepared, checked)
 
 
 def entropy_from_log_probs(
@@ -101,15 +107,16 @@ def entropy_from_log_probs(
     """
     prepared = _single(log_p, "log_p", axis, base, validate)
     (array,) = prepared.arrays
-    check_log_probabilities(
+    checked = check_log_probabilities(
         array,
         "log_p",
         prepared.axis,
         prepared.tolerance,
         validate=prepared.validate,
         xp=prepared.xp,
+        guards=prepared.guards,
     )
-    return reduce_terms(entropy_terms_from_log_probs, prepared, array)
+    return reduce_terms(entropy_terms_from_log_probs, prepared, checked)
 
 
 def entropy_from_logits(
@@ -187,8 +194,7 @@ def cross_entropy(
         1.0
     """
     prepared = prepare((p, q), ("p", "q"), axis=axis, base=base, validate=validate)
-    check_probability_pair(prepared)
-    return reduce_terms(cross_entropy_terms_from_probs, prepared, *prepared.arrays)
+    return reduce_terms(cross_entropy_terms_from_probs, prepared, *check_probability_pair(prepared))
 
 
 def cross_entropy_from_log_probs(
@@ -225,8 +231,8 @@ def cross_entropy_from_log_probs(
         0.6931472
     """
     prepared = prepare((log_p, log_q), ("log_p", "log_q"), axis=axis, base=base, validate=validate)
-    check_log_probability_pair(prepared, ("log_p", "log_q"))
-    return reduce_terms(cross_entropy_terms_from_log_probs, prepared, *prepared.arrays)
+    checked = check_log_probability_pair(prepared, ("log_p", "log_q"))
+    return reduce_terms(cross_entropy_terms_from_log_probs, prepared, *checked)
 
 
 def cross_entropy_from_logits(

@@ -53,6 +53,8 @@ def generalized_kl(
         3.3862944
     """
     prepared = prepare((p, q), ("p", "q"), axis=axis, base=base, validate=validate)
-    for array, name in zip(prepared.arrays, ("p", "q"), strict=True):
+    checked = [
         check_nonnegative(array, name, validate=prepared.validate, xp=prepared.xp)
-    return reduce_terms(generalized_kl_terms, prepared, *prepared.arrays)
+        for array, name in zip(prepared.arrays, ("p", "q"), strict=True)
+    ]
+    return reduce_terms(generalized_kl_terms, prepared, *checked)

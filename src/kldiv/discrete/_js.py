@@ -66,8 +66,8 @@ def js_from_probs(
     """
     weight = check_beta(beta)
     prepared = prepare((p, q), ("p", "q"), axis=axis, base=base, validate=validate)
-    check_probability_pair(prepared)
-    return reduce_terms(js_terms_from_probs, prepared, *prepared.arrays, beta=weight)
+    checked = check_probability_pair(prepared)
+    return reduce_terms(js_terms_from_probs, prepared, *checked, beta=weight)
 
 
 def js_from_log_probs(
@@ -110,8 +110,8 @@ def js_from_log_probs(
     """
     weight = check_beta(beta)
     prepared = prepare((log_p, log_q), ("log_p", "log_q"), axis=axis, base=base, validate=validate)
-    check_log_probability_pair(prepared, ("log_p", "log_q"))
-    return reduce_terms(js_terms_from_log_probs, prepared, *prepared.arrays, beta=weight)
+    checked = check_log_probability_pair(prepared, ("log_p", "log_q"))
+    return reduce_terms(js_terms_from_log_probs, prepared, *checked, beta=weight)
 
 
 def js_from_logits(

@@ -21,9 +21,13 @@ __all__ = ["kl_from_log_probs", "kl_from_logits", "kl_from_probs"]
 Array = Any
 
 
-def check_probability_pair(prepared: Prepared) -> None:
-    """Value checks of two probability arrays named ``p`` and ``q``."""
-    for array, name in zip(prepared.arrays, ("p", "q"), strict=True):
+def check_probability_pair(prepared: Prepared) -> list[Array]:
+    """Value checks of two probability arrays named ``p`` and ``q``.
+
+    Returns:
+        The arrays to compute with (on Dask, carrying the deferred checks).
+    """
+    return [
         check_probabilities(
             array,
             name,
@@ -31,12 +35,19 @@ def check_probability_pair(prepared: Prepared) -> None:
             prepared.tolerance,
             validate=prepared.validate,
             xp=prepared.xp,
+            guards=prepared.guards,
         )
+        for array, name in zip(prepared.arrays, ("p", "q"), strict=True)
+    ]
 
 
-def check_log_probability_pair(prepared: Prepared, names: tuple[str, str]) -> None:
-    """Value checks of two log-probability arrays."""
-    for array, name in zip(prepared.arrays, names, strict=True):
+def check_log_probability_pair(prepared: Prepared, names: tuple[str, str]) -> list[Array]:
+    """Value checks of two log-probability arrays.
+
+    Returns:
+        The arrays to compute with (on Dask, carrying the deferred checks).
+    """
+    return [
         check_log_probabilities(
             array,
             name,
@@ -44,20 +55,28 @@ def check_log_probability_pair(prepared: Prepared, names: tuple[str, str]) -> No
             prepared.tolerance,
             validate=prepared.validate,
             xp=prepared.xp,
+            guards=prepared.guards,
         )
+        for array, name in zip(prepared.arrays, names, strict=True)
+    ]
 
 
 def checked_log_softmax(
     prepared: Prepared, names: tuple[str, ...], temperature: float
 ) -> list[Array]:
-    """Checks logit arrays and turns them into log-probabilities at ``temperature``."""
+    """Checks logit arrays and turns them into log-probabilities at ``temperature``.
+
+    On Dask with rows split over chunks, the row check (some finite logit)
+    gates the logits themselves, not the result: the softmax waits for the row
+    maxima anyway, and a row without mass never reaches it.
+    """
     xp = prepared.xp
-    for array, name in zip(prepared.arrays, names, strict=True):
+    checked = [
         check_logits(array, name, prepared.axis, validate=prepared.validate, xp=xp)
-    scale = 1.0 / temperature
-    return [
-        log_softmax(a if scale == 1.0 else a * scale, prepared.axis, xp=xp) for a in prepared.arrays
+        for array, name in zip(prepared.arrays, names, strict=True)
     ]
+    scale = 1.0 / temperature
+    return [log_softmax(a if scale == 1.0 else a * scale, prepared.axis, xp=xp) for a in checked]
 
 
 def _fast_kl_from_probs(prepared: Prepared) -> Array:
@@ -137,8 +156,7 @@ def kl_from_probs(
     prepared = prepare((p, q), ("p", "q"), axis=axis, base=base, validate=validate)
     if is_numpy_namespace(prepared.xp) and _fast_numpy.applies(*prepared.arrays, prepared.axis):
         return _fast_kl_from_probs(prepared)
-    check_probability_pair(prepared)
-    return reduce_terms(kl_terms_from_probs, prepared, *prepared.arrays)
+    return reduce_terms(kl_terms_from_probs, prepared, *check_probability_pair(prepared))
 
 
 def kl_from_log_probs(
@@ -183,8 +201,8 @@ def kl_from_log_probs(
         inf
     """
     prepared = prepare((log_p, log_q), ("log_p", "log_q"), axis=axis, base=base, validate=validate)
-    check_log_probability_pair(prepared, ("log_p", "log_q"))
-    return reduce_terms(kl_terms_from_log_probs, prepared, *prepared.arrays)
+    checked = check_log_probability_pair(prepared, ("log_p", "log_q"))
+    return reduce_terms(kl_terms_from_log_probs, prepared, *checked)
 
 
 def kl_from_logits(

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from kldiv._array_api import array_namespace, is_traced, size, to_numpy
+from kldiv._array_api import array_namespace, is_dask_array, is_traced, size, to_numpy
 from kldiv._validation import log_of_base
 from kldiv.errors import KLDivError
 
@@ -303,7 +303,8 @@ class Estimate:
         array = getattr(self, name)
         if not _is_array(array):
             return f"{name}={array:g}"
-        if is_traced(array):
-            return f"{name}=<traced, shape {tuple(array.shape)}>"
+        if is_traced(array):  # printing must not compute a Dask graph
+            kind = "lazy Dask array" if is_dask_array(array) else "traced"
+            return f"{name}=<{kind}, shape {tuple(array.shape)}>"
         text = np.array2string(to_numpy(array), precision=4, separator=", ", threshold=8)
         return f"{name}={text}"

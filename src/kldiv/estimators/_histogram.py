@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from kldiv._array_api import as_float_arrays, is_traced, to_numpy
+from kldiv._array_api import as_float_arrays, is_dask_array, is_traced, to_numpy
 from kldiv._validation import check_nonnegative_number, log_of_base
 from kldiv.errors import KLDivError
 from kldiv.estimators._estimate import Estimate
@@ -185,8 +185,23 @@ def histogram_kl(
     Inputs of any backend are copied to NumPy float64; the value and standard
     error are Python floats (not differentiable).
 
+    Dask samples (larger than memory, any chunking) are never gathered: the
+    chunks are counted where they are, in passes over the data that run at
+    call time. Given edges take one pass (the counts); a bin count or the
+    rules ``"sturges"``, ``"sqrt"``, ``"rice"``, ``"scott"`` and ``"doane"``
+    two (the pooled minimum, maximum, size and moments, then the counts),
+    with exactly NumPy's edges up to the rounding of the moments; ``"fd"``
+    and ``"auto"`` need the interquartile range: one or more passes (at most
+    4; ``details["passes"]``) over 65,536-bin histograms with each bin's
+    minimum and maximum locate NumPy's linearly interpolated quartiles until
+    the IQR is known within 2^-10 of itself (``details["iqr"]``,
+    ``details["iqr_error_bound"]``; exact for tied data), so the bin count
+    is NumPy's or differs by one. ``"stone"`` is refused on Dask. With the
+    same edges the counts, value and standard error equal NumPy's exactly.
+    Non-finite values raise when their chunk is read.
+
     Args:
-        x: samples of P, shape (n,) or (n, 1), any array library.
+        x: samples of P, shape (n,) or (n, 1), any array library (Dask too).
         y: samples of Q, shape (m,) or (m, 1).
         bins: the number of equal-width bins, a rule of
             ``numpy.histogram_bin_edges`` (``"auto"``, ``"fd"``, ``"sturges"``,
@@ -201,11 +216,12 @@ def histogram_kl(
         the number of x's, and ``details`` holding ``m``, ``edges``, ``bins`` (J,
         open-ended bins included), ``smoothing``, ``counts_x``, ``counts_y``,
         ``p`` and ``q`` (the smoothed binned distributions), and
-        ``plugin_bias_nats``.
+        ``plugin_bias_nats``; on Dask also ``passes`` (and for ``"fd"`` and
+        ``"auto"``, ``iqr`` and ``iqr_error_bound``).
 
     Raises:
         KLDivError: samples that are not 1-D, empty or not finite, bad ``bins``
-            or a negative ``smoothing``.
+            (``"stone"`` on Dask) or a negative ``smoothing``.
 
     Examples:
         >>> import numpy as np
@@ -219,10 +235,27 @@ def histogram_kl(
     alpha = check_nonnegative_number(smoothing, "smoothing")
     log_base = log_of_base(base)
     _, (x_arr, y_arr), _, _ = as_float_arrays(x, y, names=("x", "y"))
-    x_sample, y_sample = _as_sample(x_arr, "x"), _as_sample(y_arr, "y")
-    n, m = x_sample.shape[0], y_sample.shape[0]
-    edges = _edges(bins, x_sample, y_sample)
-    counts_x, counts_y = _counts(x_sample, edges), _counts(y_sample, edges)
+    if is_dask_array(x_arr):
+        counts_x, counts_y, edges, extra = _dask_counts(x_arr, y_arr, bins)
+    else:
+        x_sample, y_sample = _as_sample(x_arr, "x"), _as_sample(y_arr, "y")
+        edges = _edges(bins, x_sample, y_sample)
+        counts_x, counts_y = _counts(x_sample, edges), _counts(y_sample, edges)
+        extra = {}
+    return _from_counts(counts_x, counts_y, edges, alpha, base, log_base, extra)
+
+
+def _from_counts(
+    counts_x: np.ndarray,
+    counts_y: np.ndarray,
+    edges: np.ndarray,
+    alpha: float,
+    base: float | None,
+    log_base: float | None,
+    extra: dict[str, Any],
+) -> Estimate:
+    """The estimate from the counts in ``[below, bin 1, ..., bin J, above]``."""
+    n, m = int(counts_x.sum()), int(counts_y.sum())
     keep = np.ones(counts_x.shape[0], dtype=bool)
     keep[[0, -1]] = (counts_x[[0, -1]] + counts_y[[0, -1]]) > 0
     counts_x, counts_y = counts_x[keep], counts_y[keep]
@@ -242,6 +275,269 @@ def histogram_kl(
         "q": q,
         "plugin_bias_nats": bias,
         "stderr_method": "delta" if finite else "none (infinite value)",
+        **extra,
     }
     scale = 1.0 if log_base is None else 1.0 / log_base
     return Estimate(value * scale, stderr * scale, "histogram", n, base, details)
+
+
+# --- Dask: samples larger than memory, in a few passes over the chunks --------------------------
+
+QUANTILE_BINS = 2**16
+"""Bins of each pass that locates the quartiles (``"fd"``, ``"auto"``) on Dask."""
+
+IQR_RELATIVE_ERROR = 2.0**-10
+"""The quartile passes stop once the interquartile range is known to this relative error."""
+
+MAX_QUANTILE_PASSES = 4
+
+_DASK_RULES = tuple(rule for rule in _BIN_RULES if rule != "stone")
+
+_RELAXED_AUTO = np.lib.NumpyVersion(np.__version__) >= "2.3.0"
+"""NumPy's "auto" caps the bin count since 2.3 (numpy/numpy#28426); the Dask path follows."""
+
+
+def _dask_sample(array: Array, name: str) -> Array:
+    """A 1-D float64 Dask sample whose blocks are checked (finite) as they are read."""
+    if array.ndim == 2 and array.shape[1] == 1:
+        array = array[:, 0]
+    if array.ndim != 1 or array.shape[0] == 0:
+        raise KLDivError(
+            f"`{name}` must be a non-empty 1-D sample, shape (n,) or (n, 1); "
+            f"got shape {tuple(array.shape)}"
+        )
+    array = array.astype(np.float64)
+    return array.map_blocks(_finite_block, argument=name, dtype=np.float64, meta=array._meta)
+
+
+def _finite_block(block: Array, *, argument: str, block_info: dict | None = None) -> Array:
+    """A Dask task: the block, once its values are known to be finite."""
+    values = np.asarray(to_numpy(block))
+    finite = np.isfinite(values)
+    if not finite.all():
+        index = int(np.argmin(finite))
+        raise KLDivError(
+            f"`{argument}` must hold finite values; got {values[index]} at index "
+            f"{_sample_index(index, block_info)}"
+        )
+    return block
+
+
+def _sample_index(index: int, block_info: dict | None) -> str:
+    """The index in the whole sample of ``index`` in a block (within its chunk if unknown)."""
+    if not block_info:
+        return str(index)
+    start = block_info[None]["array-location"][0][0]
+    if math.isnan(start):
+        return f"{index} of chunk {block_info[None]['chunk-location'][0]} (chunk sizes unknown)"
+    return str(int(start) + index)
+
+
+def _per_block(sample: Array, function: Any, width: int, dtype: Any, **options: Any) -> Array:
+    """``function(block, **options)`` of shape (1, ...width) for each block, stacked."""
+    blocks = sample.numblocks[0]
+    if isinstance(width, tuple):
+        chunks = ((1,) * blocks, *((w,) for w in width))
+        new_axis = list(range(1, len(width) + 1))
+    else:
+        chunks, new_axis = ((1,) * blocks, (width,)), [1]
+    return sample.map_blocks(
+        function,
+        **options,
+        chunks=chunks,
+        new_axis=new_axis,
+        dtype=dtype,
+        meta=np.empty((0,) * len(chunks), dtype),
+    )
+
+
+def _count_block(block: np.ndarray, *, edges: np.ndarray) -> np.ndarray:
+    return _counts(np.asarray(to_numpy(block)), edges)[None, :]
+
+
+def _dask_counts_pass(xs: Array, ys: Array, edges: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """One pass: the counts of both samples (the same edges, so exactly NumPy's counts)."""
+    import dask
+
+    width = edges.shape[0] + 1
+    lazy = [_per_block(s, _count_block, width, np.int64, edges=edges).sum(axis=0) for s in (xs, ys)]
+    counts_x, counts_y = dask.compute(*lazy)
+    return np.asarray(counts_x), np.asarray(counts_y)
+
+
+def _summaries(pooled: Array, rule: str | None) -> dict[str, float]:
+    """One pass: what the bin rule needs of the pooled sample (exact, up to rounding)."""
+    import dask
+    import dask.array as da
+
+    lazy = {"min": pooled.min(), "max": pooled.max()}
+    if math.isnan(pooled.shape[0]):
+        lazy["n"] = da.count_nonzero(pooled == pooled)
+    if rule in ("scott", "doane"):
+        lazy["std"] = pooled.std()
+    if rule == "doane":
+        lazy["moment3"] = da.moment(pooled, 3)
+    values = dict(zip(lazy, (float(v) for v in dask.compute(*lazy.values())), strict=True))
+    values.setdefault("n", float(pooled.shape[0]))
+    return values
+
+
+def _quantile_block(block: np.ndarray, *, low: float, high: float, bins: int) -> np.ndarray:
+    """Counts, minima and maxima in ``bins`` equal bins of [low, high], and below/above it."""
+    values = np.asarray(to_numpy(block))
+    stats = np.empty((3, bins + 2))
+    stats[0, 0] = np.count_nonzero(values < low)
+    stats[0, -1] = np.count_nonzero(values > high)
+    stats[1], stats[2] = np.inf, -np.inf
+    inside = values[(values >= low) & (values <= high)]
+    scale = bins / (high - low) if high > low else 0.0
+    index = np.clip(((inside - low) * scale).astype(np.intp), 0, bins - 1)
+    stats[0, 1:-1] = np.bincount(index, minlength=bins)
+    np.minimum.at(stats[1, 1:-1], index, inside)
+    np.maximum.at(stats[2, 1:-1], index, inside)
+    return stats[None]
+
+
+def _order_statistic(
+    rank: int, counts: np.ndarray, mins: np.ndarray, maxs: np.ndarray
+) -> tuple[float, int, float]:
+    """The rank-th smallest value (0-based) from binned counts: (estimate, its bin, error bound).
+
+    Exact at a bin's first and last value and in a bin of equal values; else
+    interpolated between the bin's minimum and maximum, within their distance.
+    """
+    cumulative = np.cumsum(counts)
+    j = int(np.searchsorted(cumulative, rank, side="right"))
+    before = int(cumulative[j - 1]) if j else 0
+    count, low, high = int(counts[j]), float(mins[j]), float(maxs[j])
+    if rank == before or low == high:
+        return low, j, 0.0
+    if rank == before + count - 1:
+        return high, j, 0.0
+    return low + (rank - before) / (count - 1) * (high - low), j, high - low
+
+
+def _interquartile_range(
+    pooled: Array, low: float, high: float, n: int
+) -> tuple[float, float, int]:
+    r"""The IQR of NumPy's ``percentile`` (linear), from histograms of the pooled sample.
+
+    Each pass counts the values in ``QUANTILE_BINS`` equal bins (with each bin's
+    minimum and maximum) over the range known to hold the order statistics the
+    quartiles interpolate; the next pass zooms to the bins that hold them. It
+    stops when the error bound is below ``IQR_RELATIVE_ERROR`` of the IQR (one
+    pass for data whose range is up to ~60 IQRs), is exact when the order
+    statistics are the first or last of their bins, or after ``MAX_QUANTILE_PASSES``.
+
+    Returns:
+        ``(iqr, error_bound, passes)``.
+    """
+    import dask
+
+    ranks = []
+    for q in (0.25, 0.75):
+        h = (n - 1) * q
+        k = math.floor(h)
+        ranks.append((k, min(k + 1, n - 1), h - k))
+    passes = 0
+    while True:
+        lazy = _per_block(
+            pooled,
+            _quantile_block,
+            (3, QUANTILE_BINS + 2),
+            np.float64,
+            low=low,
+            high=high,
+            bins=QUANTILE_BINS,
+        )
+        counts, mins, maxs = dask.compute(
+            lazy[:, 0].sum(axis=0), lazy[:, 1].min(axis=0), lazy[:, 2].max(axis=0)
+        )
+        passes += 1
+        quartiles, bounds, used = [], [], []
+        for lower, upper, fraction in ranks:
+            a, bin_a, err_a = _order_statistic(lower, counts, mins, maxs)
+            b, bin_b, err_b = _order_statistic(upper, counts, mins, maxs)
+            quartiles.append(a + fraction * (b - a))
+            bounds.append(max(err_a, err_b))
+            used += [bin_a, bin_b]
+        iqr = quartiles[1] - quartiles[0]
+        bound = bounds[0] + bounds[1]
+        if bound <= IQR_RELATIVE_ERROR * iqr or bound == 0.0 or passes == MAX_QUANTILE_PASSES:
+            return iqr, bound, passes
+        low, high = float(np.min(mins[used])), float(np.max(maxs[used]))
+
+
+def _rule_width(rule: str, stats: dict[str, float], iqr: float | None) -> float:
+    """The bin width of NumPy's rule ``rule`` (numpy/lib/_histograms_impl.py), from summaries."""
+    n, ptp = stats["n"], stats["max"] - stats["min"]
+    sturges = ptp / (math.log2(n) + 1.0)
+    if rule == "sturges":
+        return sturges
+    if rule == "sqrt":
+        return ptp / math.sqrt(n)
+    if rule == "rice":
+        return ptp / (2.0 * n ** (1.0 / 3))
+    if rule == "scott":
+        return (24.0 * math.pi**0.5 / n) ** (1.0 / 3.0) * stats["std"]
+    if rule == "doane":
+        sigma = stats["std"]
+        if n <= 2 or sigma <= 0.0:
+            return 0.0
+        sg1 = math.sqrt(6.0 * (n - 2) / ((n + 1.0) * (n + 3)))
+        g1 = stats["moment3"] / sigma**3
+        return ptp / (1.0 + math.log2(n) + math.log2(1.0 + abs(g1) / sg1))
+    fd = 2.0 * iqr * n ** (-1.0 / 3.0)
+    if rule == "fd":
+        return fd
+    if _RELAXED_AUTO:  # "auto" since NumPy 2.3 (numpy/numpy#28426): at most 2 sqrt(n) bins
+        return min(max(fd, ptp / math.sqrt(n) / 2.0), sturges)
+    return min(fd, sturges) if fd else sturges
+
+
+def _dask_edges(bins: object, xs: Array, ys: Array) -> tuple[np.ndarray, dict[str, Any]]:
+    """Common edges from lazily computed summaries of the pooled samples, and how many passes."""
+    import dask.array as da
+
+    if not isinstance(bins, str) and not (
+        isinstance(bins, numbers.Integral) and not isinstance(bins, bool)
+    ):
+        return _edges(bins, np.empty(0), np.empty(0)), {"passes": 1}
+    rule = bins if isinstance(bins, str) else None
+    if rule is not None and rule not in _DASK_RULES:
+        raise KLDivError(
+            f"`bins` on Dask samples must be an int, edges or one of {list(_DASK_RULES)}; got "
+            f"{bins!r}"
+            + (" ('stone' needs a histogram per candidate bin count)" if bins == "stone" else "")
+        )
+    if rule is None and bins < 1:
+        raise KLDivError(f"`bins` as a count must be >= 1; got {bins}")
+    pooled = da.concatenate([xs, ys])
+    stats = _summaries(pooled, rule)
+    low, high = stats["min"], stats["max"]
+    extra: dict[str, Any] = {"passes": 2}
+    if rule is None:
+        count = int(bins)
+    else:
+        iqr = None
+        if rule in ("fd", "auto"):
+            n = int(stats["n"])
+            iqr, bound, passes = (
+                (0.0, 0.0, 0) if high == low else _interquartile_range(pooled, low, high, n)
+            )
+            extra.update(iqr=iqr, iqr_error_bound=bound, passes=2 + passes)
+        width = _rule_width(rule, stats, iqr)
+        count = math.ceil((high - low) / width) if width else 1
+    if low == high:
+        low, high = low - 0.5, high + 0.5
+    return np.linspace(low, high, count + 1), extra
+
+
+def _dask_counts(
+    x: Array, y: Array, bins: object
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
+    """The Dask path: edges from summaries (0 to 5 passes), then the counts (1 pass)."""
+    xs, ys = _dask_sample(x, "x"), _dask_sample(y, "y")
+    edges, extra = _dask_edges(bins, xs, ys)
+    counts_x, counts_y = _dask_counts_pass(xs, ys, edges)
+    return counts_x, counts_y, edges, extra

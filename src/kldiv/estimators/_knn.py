@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from kldiv._array_api import as_float_arrays, is_traced, to_numpy
+from kldiv._array_api import as_float_arrays, is_dask_array, is_traced, to_numpy
 from kldiv._validation import log_of_base
 from kldiv.errors import KLDivError
 from kldiv.estimators._estimate import Estimate
@@ -77,6 +77,12 @@ def _check_flag(value: object, name: str) -> bool:
 
 def _as_points(array: Array, name: str) -> np.ndarray:
     """A float64 NumPy copy of shape (samples, d); rows are points."""
+    if is_dask_array(array):
+        raise KLDivError(
+            f"`{name}` is a Dask array: the k-NN estimator needs every point in memory (a "
+            f"KD-tree); pass `{name}.compute()` for a sample that fits (or a subsample, "
+            f"`{name}[::k]`), or use histogram_kl for 1-D data larger than memory"
+        )
     if is_traced(array):
         raise KLDivError(
             f"`{name}` must be a concrete array: the k-NN estimator runs in NumPy/SciPy and "

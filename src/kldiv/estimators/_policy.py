@@ -8,8 +8,15 @@ from typing import Any
 
 import numpy as np
 
-from kldiv._array_api import as_float_arrays, is_traced, size, to_numpy
-from kldiv._validation import check_below_plus_inf, resolve_validate
+from kldiv._array_api import as_float_arrays, is_dask_array, is_traced, size, to_numpy
+from kldiv._validation import (
+    Locate,
+    as_given,
+    broadcast_shapes,
+    check_below_plus_inf,
+    defer_check,
+    resolve_validate,
+)
 from kldiv.errors import KLDivError
 
 __all__ = ["ESTIMATORS", "check_estimator", "policy_kl"]
@@ -26,33 +33,59 @@ def check_estimator(estimator: object) -> str:
     return estimator
 
 
-def _check_shapes(arrays: Sequence[Array], names: Sequence[str]) -> None:
+def _check_shapes(arrays: Sequence[Array], names: Sequence[str]) -> tuple:
+    """The broadcast shape of the inputs (NaN for a Dask length not yet known)."""
     shapes = [tuple(a.shape) for a in arrays]
     try:
-        np.broadcast_shapes(*shapes)
+        return broadcast_shapes(shapes)
     except ValueError:
         described = ", ".join(f"`{n}` {s}" for n, s in zip(names, shapes, strict=True))
         raise KLDivError(f"the inputs' shapes do not broadcast: {described}") from None
 
 
-def _check_values(
-    arrays: Sequence[Array], names: Sequence[str], *, validate: bool, xp: ModuleType
+def _check_impossible(
+    log_p: Array, log_behavior: Array, *, xp: ModuleType, locate: Locate = as_given
 ) -> None:
-    """No NaN or +inf anywhere; the behaviour policy must be able to draw the token."""
-    if not validate or any(is_traced(a) for a in arrays):
-        return
-    for array, name in zip(arrays, names, strict=True):
-        check_below_plus_inf(array, name, "log-probabilities", xp)
-    if len(arrays) == 3:
-        log_p, _, log_behavior = arrays
-        impossible = (log_behavior == -xp.inf) & (log_p != -xp.inf)
-        if size(impossible) and bool(xp.any(impossible)):
-            index = tuple(int(i) for i in np.argwhere(to_numpy(impossible))[0])
-            raise KLDivError(
-                "`log_behavior` must be > -inf wherever `log_p` is finite (the behaviour "
-                f"policy drew these tokens, so it gave them positive probability); got -inf "
-                f"at index {index}"
-            )
+    """The behaviour policy must be able to draw every token π can emit."""
+    impossible = (log_behavior == -xp.inf) & (log_p != -xp.inf)
+    if size(impossible) and bool(xp.any(impossible)):
+        index = tuple(int(i) for i in np.argwhere(to_numpy(impossible))[0])
+        raise KLDivError(
+            "`log_behavior` must be > -inf wherever `log_p` is finite (the behaviour "
+            f"policy drew these tokens, so it gave them positive probability); got -inf "
+            f"at index {locate(index)}"
+        )
+
+
+def _checked(
+    arrays: Sequence[Array], names: Sequence[str], *, validate: bool, xp: ModuleType
+) -> list[Array]:
+    """No NaN or +inf anywhere: checked now, or deferred into a Dask graph.
+
+    Returns:
+        The arrays to compute with (see :func:`kldiv._validation.check_probabilities`).
+    """
+    return [
+        check_below_plus_inf(array, name, "log-probabilities", xp, validate=validate)
+        for array, name in zip(arrays, names, strict=True)
+    ]
+
+
+def _check_drawable_now(
+    log_p: Array, log_behavior: Array, *, validate: bool, xp: ModuleType
+) -> None:
+    """The eager check that the behaviour policy could draw each token (before any maths)."""
+    if validate and not any(is_traced(a) for a in (log_p, log_behavior)):
+        _check_impossible(log_p, log_behavior, xp=xp)
+
+
+def _drawable_when_computed(
+    weighted: Array, log_p: Array, log_behavior: Array, *, validate: bool
+) -> Array:
+    """A Dask result whose blocks first check that the behaviour policy could draw each token."""
+    if validate and is_dask_array(weighted):
+        return defer_check(weighted, _check_impossible, log_p, log_behavior)
+    return weighted
 
 
 def _estimate(log_p: Array, log_ref: Array, estimator: str, *, xp: ModuleType) -> Array:
@@ -180,8 +213,10 @@ def policy_kl(
             they were drawn from π itself. Broadcasts against the others.
         validate: run the eager value checks (no NaN or +inf log-probabilities,
             ``log_behavior > -inf`` where ``log_p`` is finite); None uses
-            :func:`kldiv.set_default_validate`'s setting. Skipped for traced
-            and lazy arrays, where invalid input gives NaN.
+            :func:`kldiv.set_default_validate`'s setting. Deferred into the
+            graph on Dask (raised when the result is computed), skipped for
+            traced arrays (``jax.jit``, ``torch.compile``), where invalid input
+            gives NaN.
 
     Returns:
         The per-sample estimates, of the inputs' broadcast shape, in float32 for
@@ -220,8 +255,11 @@ def policy_kl(
     values = (log_p, log_ref) if log_behavior is None else (log_p, log_ref, log_behavior)
     xp, arrays, _, _ = as_float_arrays(*values, names=names)
     _check_shapes(arrays, names)
-    _check_values(arrays, names, validate=do_validate, xp=xp)
+    arrays = _checked(arrays, names, validate=do_validate, xp=xp)
+    if log_behavior is not None:
+        _check_drawable_now(arrays[0], arrays[2], validate=do_validate, xp=xp)
     estimate = _estimate(arrays[0], arrays[1], estimator, xp=xp)
     if log_behavior is None:
         return estimate
-    return _importance_weighted(estimate, arrays[0], arrays[2], xp=xp)
+    weighted = _importance_weighted(estimate, arrays[0], arrays[2], xp=xp)
+    return _drawable_when_computed(weighted, arrays[0], arrays[2], validate=do_validate)
