@@ -9,7 +9,7 @@ Examples:
     0.0201355
 """
 
-from kldiv import distributions
+from kldiv import distributions, reports
 from kldiv._validation import set_default_validate
 from kldiv.discrete import (
     cross_entropy,
@@ -28,7 +28,15 @@ from kldiv.discrete import (
 )
 from kldiv.distributions import kl_divergence, register_kl, registered_pairs
 from kldiv.errors import KLDivError, NoClosedFormError
-from kldiv.estimators import ELBO, Estimate, elbo, estimate, histogram_kl, knn_kl
+from kldiv.estimators import (
+    ELBO,
+    Estimate,
+    elbo,
+    estimate,
+    histogram_kl,
+    kl_from_sample_log_probs,
+    knn_kl,
+)
 
 __version__ = "0.1.0"
 
@@ -56,8 +64,10 @@ __all__ = [
     "kl_from_log_probs",
     "kl_from_logits",
     "kl_from_probs",
+    "kl_from_sample_log_probs",
     "knn_kl",
     "register_kl",
     "registered_pairs",
+    "reports",
     "set_default_validate",
 ]
