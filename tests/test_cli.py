@@ -3,29 +3,14 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
 from kldiv.cli import main
+from tests._cli import error_line, run_kldiv
 
 REPORT_FILES = ("elbo.png", "posterior.png", "grad_variance.png", "index.html", "summary.json")
-
-
-def _run(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
-    return subprocess.run(
-        [sys.executable, "-m", "kldiv", *args],
-        capture_output=True,
-        text=True,
-        cwd=cwd,
-        env=env,
-        timeout=300,
-        check=False,
-    )
 
 
 @pytest.fixture(scope="module")
@@ -36,7 +21,7 @@ def quick_report(tmp_path_factory):
     pytest.importorskip("sklearn")
     tmp = tmp_path_factory.mktemp("vi")
     out = tmp / "report"
-    done = _run("demo", "vi", "--quick", "--seed", "3", "--out", str(out), cwd=tmp)
+    done = run_kldiv("demo", "vi", "--quick", "--seed", "3", "--out", str(out), cwd=tmp)
     return done, out
 
 
@@ -78,7 +63,7 @@ def test_demo_vi_is_deterministic(quick_report):
 
 def test_bad_flag_is_one_line_and_non_zero(tmp_path):
     """An unknown flag: exit 2, one line on stderr, nothing on stdout."""
-    done = _run("demo", "vi", "--bogus", cwd=tmp_path)
+    done = run_kldiv("demo", "vi", "--bogus", cwd=tmp_path)
     assert done.returncode == 2
     assert done.stdout == ""
     lines = done.stderr.strip().splitlines()
@@ -89,9 +74,11 @@ def test_bad_flag_is_one_line_and_non_zero(tmp_path):
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
-        ([], "expected a command (demo)"),
-        (["demo"], "expected a demo name (vi)"),
-        (["demo", "nope"], "invalid choice: 'nope'"),
+        ([], "expected a command (probs, dist, samples, compare, pairs, demo)"),
+        (["nope"], "invalid choice: 'nope'"),
+        (["demo", "nope"], "invalid choice: 'nope' (choose from 'vae', 'vi')"),
+        (["demo", "vi", "--quiet"], "unrecognized arguments: --quiet"),
+        (["demo", "--epochs", "5", "vi"], "--epochs is an option of the VAE demo"),
         (["demo", "vi", "--steps", "0"], "argument --steps: expected a positive integer; got '0'"),
         (["demo", "vi", "--steps", "many"], "expected a positive integer; got 'many'"),
         (["demo", "vi", "--seed", "-1"], "argument --seed: expected an integer in [0, 2**63)"),
@@ -99,13 +86,7 @@ def test_bad_flag_is_one_line_and_non_zero(tmp_path):
 )
 def test_usage_errors(capsys, argv, message):
     """Usage errors: exit code 2 and one line on stderr naming the problem."""
-    assert main(argv) == 2
-    captured = capsys.readouterr()
-    assert captured.out == ""
-    lines = captured.err.strip().splitlines()
-    assert len(lines) == 1
-    assert lines[0].startswith("kldiv: error: ")
-    assert message in lines[0]
+    assert message in error_line(capsys, argv, 2)
 
 
 def test_version_and_help(capsys):
@@ -114,6 +95,8 @@ def test_version_and_help(capsys):
     assert capsys.readouterr().out.startswith("kldiv ")
     assert main(["demo", "vi", "--help"]) == 0
     assert "--quick" in capsys.readouterr().out
+    assert main(["--help"]) == 0
+    assert "demo" in capsys.readouterr().out
 
 
 def test_missing_dependency_is_one_line(capsys, monkeypatch, tmp_path):

@@ -1,4 +1,4 @@
-"""The ``kldiv`` command: ``kldiv demo vi`` today; more subcommands will join it.
+"""The ``kldiv`` command: ``probs``, ``dist``, ``samples``, ``compare``, ``pairs`` and ``demo``.
 
 ``kldiv …`` and ``python -m kldiv …`` run :func:`main`.
 """

@@ -1,11 +1,12 @@
 """The ``kldiv`` command line: argparse subcommands calling the public API.
 
-Adding a command: write ``_add_<name>(subparsers)`` that builds its parser and
-sets ``handler`` (a function of the parsed arguments returning an exit code),
-and call it from :func:`build_parser`. Bad input (an unknown flag, a bad
-value, a :class:`~kldiv.KLDivError`, a missing optional dependency) is one
-line on stderr, ``kldiv: error: …``, and a non-zero exit code: 2 for usage
-errors, 1 for failures while running.
+Each subcommand lives in its own module (``_probs``, ``_dist``, ``_samples``,
+``_compare``, ``_pairs``, ``_demo``) exposing ``add_parser(subparsers,
+common)``; see :mod:`kldiv.cli._common` for the shared options and output.
+Bad input (an unknown flag, a bad value, a :class:`~kldiv.KLDivError`, a
+missing optional dependency, an unreadable file) is one line on stderr,
+``kldiv: error: …``, and a non-zero exit code: 2 for usage errors, 1 for
+failures while running. ``--debug`` shows the traceback instead.
 """
 
 from __future__ import annotations
@@ -13,99 +14,36 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
-from typing import NoReturn
 
 from kldiv import __version__
+from kldiv.cli import _compare, _demo, _dist, _pairs, _probs, _samples
+from kldiv.cli._common import Parser, UsageError, common_options
 from kldiv.errors import KLDivError
 
 __all__ = ["build_parser", "main"]
 
 USAGE_ERROR = 2
 RUN_ERROR = 1
+INTERRUPTED = 130
 
-
-class _UsageError(Exception):
-    """A command-line mistake, reported in one line with exit code 2."""
-
-
-class _Parser(argparse.ArgumentParser):
-    """argparse, with its multi-line usage errors turned into one-line ones."""
-
-    def error(self, message: str) -> NoReturn:
-        raise _UsageError(f"{message} (see `{self.prog} --help`)")
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer; got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer; got {text!r}")
-    return value
-
-
-def _seed(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0; got {text!r}") from None
-    if not 0 <= value < 2**63:
-        raise argparse.ArgumentTypeError(f"expected an integer in [0, 2**63); got {text!r}")
-    return value
-
-
-def _run_demo_vi(args: argparse.Namespace) -> int:
-    from kldiv.demos._vi import format_summary, run_vi
-
-    summary = run_vi(args.out, seed=args.seed, steps=args.steps, quick=args.quick)
-    print(format_summary(summary, args.out))
-    return 0
-
-
-def _add_demo(subparsers: argparse._SubParsersAction) -> None:
-    demo = subparsers.add_parser(
-        "demo",
-        help="run a worked example and write its report",
-        description="Worked examples: each writes plots and an index.html page.",
-    )
-    demos = demo.add_subparsers(dest="demo", metavar="NAME", parser_class=_Parser)
-    vi = demos.add_parser(
-        "vi",
-        help="variational inference: Bayesian logistic regression, exact vs Monte Carlo KL",
-        description=(
-            "Fits mean-field and full-covariance Gaussian posteriors of a Bayesian logistic "
-            "regression (scikit-learn's breast-cancer data) by maximising the ELBO with "
-            "kldiv.torch.elbo, checks them against HMC and the Laplace approximation, and "
-            "measures the gradient variance with the exact against the Monte Carlo KL. "
-            "Needs the demo extra: pip install 'kldiv[demo]'."
-        ),
-    )
-    vi.add_argument(
-        "--out", default="kldiv-vi-report", help="output folder (default: kldiv-vi-report/)"
-    )
-    vi.add_argument("--seed", type=_seed, default=0, help="random seed (default: 0)")
-    vi.add_argument(
-        "--steps",
-        type=_positive_int,
-        default=None,
-        help="Adam steps per posterior (default: 2000; 100 with --quick)",
-    )
-    vi.add_argument("--quick", action="store_true", help="a run of a few seconds with short chains")
-    vi.set_defaults(handler=_run_demo_vi)
-    demo.set_defaults(handler=None, missing="a demo name (vi)", help_hint="kldiv demo --help")
+_COMMANDS = (_probs, _dist, _samples, _compare, _pairs, _demo)
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The ``kldiv`` argument parser with every subcommand."""
-    parser = _Parser(
+    parser = Parser(
         prog="kldiv",
-        description="kldiv: the Kullback–Leibler divergence, exact where it can be.",
+        description="kldiv: the Kullback–Leibler divergence D(P ‖ Q), exact where it can be.",
+        epilog="`kldiv COMMAND --help` describes each command.",
     )
     parser.add_argument("--version", action="version", version=f"kldiv {__version__}")
-    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
-    _add_demo(subparsers)
-    parser.set_defaults(handler=None, missing="a command (demo)", help_hint="kldiv --help")
+    parser.add_argument("--debug", action="store_true", help="show the full traceback of an error")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
+    common = common_options()
+    for command in _COMMANDS:
+        command.add_parser(subparsers, common)
+    names = ", ".join(subparsers.choices)
+    parser.set_defaults(handler=None, missing=f"a command ({names})", help_hint="kldiv --help")
     return parser
 
 
@@ -113,6 +51,25 @@ def _fail(message: str, code: int) -> int:
     first = " ".join(str(message).split())  # one line, whatever the message holds
     print(f"kldiv: error: {first}", file=sys.stderr)
     return code
+
+
+def _run(args: argparse.Namespace) -> int:
+    try:
+        return int(args.handler(args))
+    except UsageError as err:
+        return _fail(str(err), USAGE_ERROR)
+    except (ImportError, KLDivError) as err:
+        return _fail(str(err), RUN_ERROR)
+    except OSError as err:
+        where = f": {err.filename}" if err.filename else ""
+        return _fail(f"{err.strerror or err}{where}", RUN_ERROR)
+    except KeyboardInterrupt:
+        return _fail("interrupted", INTERRUPTED)
+    except Exception as err:  # an unexpected failure: still one line, traceback on --debug
+        return _fail(
+            f"internal error: {type(err).__name__}: {err} (rerun with --debug for the traceback)",
+            RUN_ERROR,
+        )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -135,19 +92,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
-    except _UsageError as err:
+    except UsageError as err:
         return _fail(str(err), USAGE_ERROR)
     except SystemExit as exit_:  # --help and --version
         return int(exit_.code or 0)
     if args.handler is None:
         return _fail(f"expected {args.missing} (see `{args.help_hint}`)", USAGE_ERROR)
-    try:
-        return int(args.handler(args))
-    except ImportError as err:
-        return _fail(str(err), RUN_ERROR)
-    except KLDivError as err:
-        return _fail(str(err), RUN_ERROR)
-    except OSError as err:
-        return _fail(f"{err.strerror or err}: {err.filename}", RUN_ERROR)
-    except KeyboardInterrupt:
-        return _fail("interrupted", 130)
+    if getattr(args, "debug", False):
+        return int(args.handler(args))  # errors propagate with their traceback
+    return _run(args)

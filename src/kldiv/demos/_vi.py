@@ -30,12 +30,20 @@ for both), at the initial and at the trained parameters.
 from __future__ import annotations
 
 import html
-import json
 import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from kldiv.demos._report import (
+    html_page,
+    one_torch_thread,
+    prepare_out,
+    require,
+    save_figure,
+    write_report,
+)
 
 __all__ = ["PRIOR_SCALE", "format_summary", "run_vi"]
 
@@ -70,27 +78,6 @@ _QUICK = _Settings(
     grad_reps=30,
     dpi=60,
 )
-
-
-def _require() -> tuple[Any, Any, Any]:
-    """Imports torch, scikit-learn's datasets and matplotlib's Figure, or one clear ImportError."""
-    missing = []
-    modules = {}
-    for name, module in (
-        ("torch", "torch"),
-        ("scikit-learn", "sklearn.datasets"),
-        ("matplotlib", "matplotlib.figure"),
-    ):
-        try:
-            modules[name] = __import__(module, fromlist=["_"])
-        except ImportError:
-            missing.append(name)
-    if missing:
-        raise ImportError(
-            f"`kldiv demo vi` needs {', '.join(missing)}: pip install 'kldiv[demo]' "
-            f"(matplotlib, scikit-learn and torch)"
-        )
-    return modules["torch"], modules["scikit-learn"], modules["matplotlib"]
 
 
 class _Data:
@@ -420,7 +407,7 @@ def _plot_training(
     ax_elbo.legend(fontsize=8, loc="lower right")
     ax_kl.set(xlabel="Adam step", ylabel="KL(q ‖ prior) (nats)", title="The KL term (exact)")
     ax_kl.legend(fontsize=8)
-    fig.savefig(path, dpi=dpi)
+    save_figure(fig, path, dpi)
 
 
 def _plot_posterior(
@@ -454,7 +441,7 @@ def _plot_posterior(
     ax_sd.set(ylabel="sd / reference sd", yscale="log")
     ax_sd.legend(fontsize=8, ncols=3)
     ax_sd.set_xticks(x, names, rotation=70, ha="right", fontsize=7)
-    fig.savefig(path, dpi=dpi)
+    save_figure(fig, path, dpi)
 
 
 def _plot_gradients(
@@ -491,10 +478,10 @@ def _plot_gradients(
     ax_bar.set_xticks(list(xs), labels, fontsize=8)
     ax_bar.set(ylabel="total gradient variance (sum over parameters)", title="Total variance")
     ax_bar.legend(fontsize=8)
-    fig.savefig(path, dpi=dpi)
+    save_figure(fig, path, dpi)
 
 
-def _html(summary: dict[str, Any], path: Path) -> None:
+def _html(summary: dict[str, Any]) -> str:
     esc = html.escape
     ref = summary["reference"]
     rows = []
@@ -515,15 +502,7 @@ def _html(summary: dict[str, Any], path: Path) -> None:
         f"<td>{lap['max_mean_error_sd']:.3f}</td><td>{lap['sd_ratio_min']:.2f} / "
         f"{lap['sd_ratio_median']:.2f} / {lap['sd_ratio_max']:.2f}</td><td></td><td></td></tr>"
     )
-    page = f"""<!doctype html>
-<html lang="en"><head><meta charset="utf-8">
-<title>kldiv: variational inference for Bayesian logistic regression</title>
-<style>
-body {{ font-family: system-ui, sans-serif; max-width: 1100px; margin: 2em auto; color: #222; }}
-table {{ border-collapse: collapse; }} td, th {{ border: 1px solid #ccc; padding: 4px 8px; }}
-th {{ background: #f3f3f3; }} img {{ max-width: 100%; }} code {{ background: #f3f3f3; }}
-</style></head><body>
-<h1>Variational inference with <code>kldiv.torch.elbo</code></h1>
+    body = f"""<h1>Variational inference with <code>kldiv.torch.elbo</code></h1>
 <p>Bayesian logistic regression on scikit-learn's breast-cancer data (n = {summary["n"]},
 {summary["d"] - 1} standardised features and an intercept), prior
 N(0, {summary["prior_scale"]:g}² I).
@@ -551,9 +530,8 @@ by 1.2², effective sample size {summary["importance"]["ess"]:.0f}):
 each, the same draws for both KL methods. Ratios are total variance (summed over parameters)
 with the Monte Carlo KL divided by that with the exact KL.</p>
 <img src="grad_variance.png" alt="gradient variance">
-</body></html>
 """
-    path.write_text(page, encoding="utf-8")
+    return html_page("kldiv: variational inference for Bayesian logistic regression", body)
 
 
 def _agreement(mean: Any, sd: Any, ref_mean: Any, ref_sd: Any) -> dict[str, float]:
@@ -593,15 +571,10 @@ def run_vi(
             says what to install).
     """
     start = time.perf_counter()
-    torch, datasets, mpl_figure = _require()
-    # The tensors are small (569 × 31): one thread is fastest, and several
-    # threads contending for busy cores were measured 100× slower.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
+    torch, datasets, mpl_figure = require("vi")
+    # The tensors are small (569 × 31): one thread is fastest (see one_torch_thread).
+    with one_torch_thread(torch):
         return _run(torch, datasets, mpl_figure, out, seed, steps, quick, start)
-    finally:
-        torch.set_num_threads(threads)
 
 
 def _run(
@@ -617,8 +590,7 @@ def _run(
     settings = _QUICK if quick else _DEFAULT
     if steps is not None:
         settings = _Settings(**{**settings.__dict__, "steps": int(steps)})
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    out = prepare_out(out)
     torch.manual_seed(seed)
     data = _Data(torch, datasets)
 
@@ -717,8 +689,7 @@ def _run(
         }
     )
     summary["runtime_s"] = time.perf_counter() - start
-    _html(summary, out / "index.html")
-    (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+    write_report(out, _html(summary), summary)
     return summary
 
 

@@ -1,0 +1,242 @@
+"""Arrays from command-line arguments: number lists typed inline, ``.npy`` and ``.csv`` files.
+
+An argument is read as numbers when it is one (``0.4,0.6``; rows separated by
+``;``), else as the path of a ``.npy`` or ``.csv`` file. Everything that can
+go wrong (a missing file, a pickled object array, a non-numeric cell, ragged
+rows) is a :class:`~kldiv.KLDivError` whose message starts with the name of
+the argument (``P``, ``Q``, ``x``, ``y``), so that the command's one-line
+error says which input was bad.
+"""
+
+from __future__ import annotations
+
+import re
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+from kldiv.errors import KLDivError
+
+__all__ = ["load_array", "load_rows", "looks_like_numbers", "parse_numbers", "renamed"]
+
+FILE_SUFFIXES = (".npy", ".csv")
+_NUMBER = re.compile(
+    r"[+-]?(?:(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?|inf(?:inity)?|nan)\Z", re.IGNORECASE
+)
+_FIELD_SEPARATOR = re.compile(r"\s*,\s*|\s+")
+_CORE_NAME = re.compile(r"`(\w+)`")
+_NPY_MAGIC = b"\x93NUMPY"
+_NUMERIC_KINDS = "biuf"  # bool, signed and unsigned integers, floats
+
+
+def _fields(row: str) -> list[str]:
+    return _FIELD_SEPARATOR.split(row.strip())
+
+
+def looks_like_numbers(text: str) -> bool:
+    """Whether ``text`` is a list of numbers: ``0.4,0.6``, ``1e-3 2``, ``-inf,0;0,0``.
+
+    Args:
+        text: a command-line argument.
+
+    Returns:
+        True when every ``;``-separated row is a non-empty list of numbers
+        separated by commas and/or spaces.
+
+    Examples:
+        >>> looks_like_numbers("0.4, 0.6"), looks_like_numbers("-inf,0;1,2")
+        (True, True)
+        >>> looks_like_numbers("p.npy"), looks_like_numbers("0.4,,0.6")
+        (False, False)
+    """
+    rows = text.split(";")
+    return all(row.strip() and all(_NUMBER.match(f) for f in _fields(row)) for row in rows)
+
+
+def parse_numbers(text: str, name: str) -> np.ndarray:
+    """A float64 array from a typed list: ``0.4,0.6`` is 1-D, ``0.4,0.6;0.1,0.9`` 2-D.
+
+    Fields are separated by commas and/or spaces, rows by ``;``. Numbers are
+    decimal or scientific (``1e-3``), or ``inf``, ``-inf``, ``nan``.
+
+    Args:
+        text: the typed list.
+        name: the argument's name for error messages (``"P"``).
+
+    Returns:
+        A float64 array: 1-D for one row, 2-D (rows, columns) for several.
+
+    Raises:
+        KLDivError: an entry that is not a number, an empty entry, or rows of
+            different lengths.
+
+    Examples:
+        >>> parse_numbers("0.4, 0.6", "P")
+        array([0.4, 0.6])
+        >>> parse_numbers("1,0; 0.5,0.5", "P").shape
+        (2, 2)
+    """
+    rows = []
+    for number, row in enumerate(text.split(";")):
+        fields = _fields(row)
+        for field in fields:
+            if not _NUMBER.match(field):
+                what = "an empty entry" if not field else f"{field!r}"
+                raise KLDivError(
+                    f"{name}: expected numbers separated by commas (rows by ';'); got {what} "
+                    f"in row {number} of {text!r}"
+                )
+        rows.append([float(field) for field in fields])
+    lengths = {len(row) for row in rows}
+    if len(lengths) > 1:
+        counts = ", ".join(str(len(row)) for row in rows)
+        raise KLDivError(f"{name}: every row must have the same length; got lengths {counts}")
+    array = np.asarray(rows, dtype=np.float64)
+    return array[0] if len(rows) == 1 else array
+
+
+def _load_npy(path: Path, name: str) -> np.ndarray:
+    with path.open("rb") as file:
+        magic = file.read(len(_NPY_MAGIC))
+    if magic != _NPY_MAGIC:
+        raise KLDivError(f"{name}: {str(path)!r} is not a NumPy .npy file (bad header)")
+    try:
+        array = np.load(path, allow_pickle=False)
+    except ValueError as err:
+        if "allow_pickle" in str(err):
+            raise KLDivError(
+                f"{name}: {str(path)!r} holds Python objects (a pickled object array), which "
+                "kldiv does not load; save a numeric array"
+            ) from None
+        raise KLDivError(f"{name}: cannot read {str(path)!r} as a .npy file: {err}") from None
+    except (OSError, EOFError) as err:
+        raise KLDivError(f"{name}: cannot read {str(path)!r} as a .npy file: {err}") from None
+    if array.dtype.kind not in _NUMERIC_KINDS:
+        raise KLDivError(
+            f"{name}: {str(path)!r} must hold real numbers; got an array of dtype {array.dtype}"
+        )
+    return array.astype(np.float64)
+
+
+def _header_lines(path: Path) -> int:
+    """1 when the first non-comment line is a header (no field is a number), else 0."""
+    with path.open(encoding="utf-8", errors="replace") as file:
+        for line in file:
+            stripped = line.strip()
+            if not stripped or stripped.startswith("#"):
+                continue
+            fields = [f.strip() for f in stripped.split(",")]
+            return 0 if any(_NUMBER.match(f) for f in fields) else 1
+    return 0
+
+
+def _load_csv(path: Path, name: str) -> np.ndarray:
+    skip = _header_lines(path)
+    try:
+        with warnings.catch_warnings():  # an empty file: reported below, not warned about
+            warnings.simplefilter("ignore", UserWarning)
+            array = np.loadtxt(
+                path, delimiter=",", comments="#", skiprows=skip, ndmin=2, dtype=np.float64
+            )
+    except ValueError as err:
+        detail = str(err).split("; use `usecols`")[0].rstrip(".")
+        raise KLDivError(f"{name}: cannot read {str(path)!r} as numbers: {detail}") from None
+    except UnicodeDecodeError as err:
+        raise KLDivError(f"{name}: {str(path)!r} is not a text file: {err.reason}") from None
+    if array.size == 0:
+        raise KLDivError(f"{name}: {str(path)!r} holds no numbers")
+    return array
+
+
+def load_array(path: str, name: str) -> np.ndarray:
+    """A float64 array from a ``.npy`` file or a ``.csv`` file (one row per line).
+
+    ``.npy`` files are read with ``allow_pickle=False``: object arrays are
+    refused. ``.csv`` files are comma-separated numbers; lines starting with
+    ``#`` are comments and a first line without any number is a header,
+    skipped. A CSV file always gives a 2-D array (rows, columns).
+
+    Args:
+        path: the file's path.
+        name: the argument's name for error messages.
+
+    Returns:
+        The array, as float64.
+
+    Raises:
+        KLDivError: a missing or unreadable file, another suffix, or content
+            that is not real numbers.
+
+    Examples:
+        >>> import tempfile, os
+        >>> folder = tempfile.mkdtemp()
+        >>> np.save(os.path.join(folder, "p.npy"), np.array([0.4, 0.6]))
+        >>> load_array(os.path.join(folder, "p.npy"), "P")
+        array([0.4, 0.6])
+    """
+    file = Path(path)
+    suffix = file.suffix.lower()
+    if suffix not in FILE_SUFFIXES:
+        raise KLDivError(
+            f"{name}: expected numbers separated by commas (e.g. 0.4,0.6) or a .npy or .csv "
+            f"file; got {path!r}"
+        )
+    if not file.is_file():
+        reason = "is a folder, not a file" if file.is_dir() else "no such file"
+        raise KLDivError(f"{name}: {reason}: {path!r}")
+    if suffix == ".npy":
+        return _load_npy(file, name)
+    return _load_csv(file, name)
+
+
+def load_rows(text_or_path: str, name: str) -> np.ndarray:
+    """An array from a command-line argument: typed numbers, else a ``.npy``/``.csv`` path.
+
+    Args:
+        text_or_path: ``0.4,0.6`` (rows separated by ``;``) or a file path.
+        name: the argument's name for error messages (``"P"``, ``"x"``).
+
+    Returns:
+        A float64 array (1-D for one typed row; files keep their shape, CSV
+        files are 2-D).
+
+    Raises:
+        KLDivError: the argument is neither, or the file cannot be read.
+
+    Examples:
+        >>> load_rows("0.4,0.6", "P")
+        array([0.4, 0.6])
+        >>> load_rows("1e-3 0.999", "Q")
+        array([0.001, 0.999])
+    """
+    text = text_or_path.strip()
+    if looks_like_numbers(text):
+        return parse_numbers(text, name)
+    if any(ch in text for ch in ",;") and Path(text).suffix.lower() not in FILE_SUFFIXES:
+        return parse_numbers(text, name)  # a typed list with a bad entry: say which one
+    return load_array(text_or_path, name)
+
+
+def renamed(err: KLDivError, names: dict[str, str]) -> KLDivError:
+    """A library error whose argument names are those of the command line.
+
+    The library names its arguments (`` `p` must hold probabilities…``); the
+    command calls them P and Q. Names not in ``names`` are left as they are.
+
+    Args:
+        err: the library's error.
+        names: library name → command-line name, e.g. ``{"p": "P", "q": "Q"}``.
+
+    Returns:
+        A KLDivError (of the same class) with the names replaced.
+
+    Examples:
+        >>> print(renamed(KLDivError("`q` must hold probabilities"), {"q": "Q"}))
+        Q must hold probabilities
+    """
+    message = _CORE_NAME.sub(lambda m: names.get(m.group(1), m.group(0)), str(err))
+    try:
+        return type(err)(message)
+    except TypeError:  # pragma: no cover - a subclass with another constructor
+        return KLDivError(message)
