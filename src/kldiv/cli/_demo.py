@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import inspect
-import math
 from typing import Any
 
 from kldiv.cli._common import (
@@ -24,6 +23,7 @@ from kldiv.cli._common import (
     common_options,
     console,
     emit,
+    nonnegative_float,
     positive_int,
     seed,
 )
@@ -42,17 +42,6 @@ _VAE_DEFAULTS = {
 }
 _VI_DEFAULTS = {"out": "kldiv-vi-report", "seed": 0}
 _VAE_ONLY = ("epochs", "beta", "free_bits", "schedule", "latent_dim", "quiet")
-
-
-def _nonnegative_float(text: str) -> float:
-    """An argparse type: a finite number >= 0."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number >= 0; got {text!r}") from None
-    if not (math.isfinite(value) and value >= 0):
-        raise argparse.ArgumentTypeError(f"expected a finite number >= 0; got {text!r}")
-    return value
 
 
 def _latent_dim(text: str) -> int:
@@ -78,13 +67,13 @@ def _add_vae_options(parser: argparse.ArgumentParser) -> None:
     )
     add(
         "--beta",
-        type=_nonnegative_float,
+        type=nonnegative_float,
         default=argparse.SUPPRESS,
         help=f"the KL weight the schedule ends at; 1 is the ELBO (default: {d['beta']:g})",
     )
     add(
         "--free-bits",
-        type=_nonnegative_float,
+        type=nonnegative_float,
         default=argparse.SUPPRESS,
         metavar="NATS",
         help=f"free-bits floor λ per latent dimension, 0 for none (default: {d['free_bits']:g})",

@@ -14,23 +14,20 @@ from typing import Any
 
 import numpy as np
 
-from kldiv.cli._common import add_base_option, emit, positive_int, seed, unit_name
+from kldiv.cli._common import (
+    add_base_option,
+    emit,
+    nonnegative_float,
+    positive_int,
+    seed,
+    unit_name,
+)
 from kldiv.cli._io import renamed
 from kldiv.cli._spec import family_names
 from kldiv.errors import KLDivError
 from kldiv.estimators._auto import METHODS
 
 __all__ = ["add_parser", "format_estimate"]
-
-
-def _non_negative_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number >= 0; got {text!r}") from None
-    if not (math.isfinite(value) and value >= 0):
-        raise argparse.ArgumentTypeError(f"expected a finite number >= 0; got {text!r}")
-    return value
 
 
 def _at_least_two(text: str) -> int:
@@ -190,13 +187,13 @@ def add_parser(subparsers: argparse._SubParsersAction, common: argparse.Argument
     )
     parser.add_argument(
         "--rtol",
-        type=_non_negative_float,
+        type=nonnegative_float,
         default=1e-3,
         help="relative tolerance of quadrature and Monte Carlo (default: 1e-3)",
     )
     parser.add_argument(
         "--atol",
-        type=_non_negative_float,
+        type=nonnegative_float,
         default=1e-4,
         help="absolute tolerance in nats (default: 1e-4)",
     )
