@@ -11,6 +11,8 @@ import sys
 from types import ModuleType
 from typing import Any
 
+import numpy as np
+
 from kldiv._array_api import is_jax_namespace, is_numpy_namespace, is_torch_namespace
 
 __all__ = [
@@ -42,7 +44,10 @@ Array = Any
 def _generic_logsumexp(x: Array, axis: int, *, xp: ModuleType) -> Array:
     shift = xp.max(x, axis=axis, keepdims=True)
     shift = xp.where(xp.isfinite(shift), shift, xp.zeros_like(shift))
-    total = xp.sum(xp.exp(x - shift), axis=axis, keepdims=True)
+    # x - shift overflows to -inf only for entries more than the float range below the
+    # maximum (e.g. -1.7e308 beside 1.7e308): their mass is 0, which is what exp(-inf) gives.
+    with np.errstate(over="ignore"):
+        total = xp.sum(xp.exp(x - shift), axis=axis, keepdims=True)
     return xp.log(total) + shift
 
 
@@ -77,7 +82,9 @@ def log_softmax(x: Array, axis: int, *, xp: ModuleType) -> Array:
         return sys.modules["torch"].log_softmax(x, dim=axis)
     if is_jax_namespace(xp):
         return sys.modules["jax"].nn.log_softmax(x, axis=axis)
-    return x - _generic_logsumexp(x, axis, xp=xp)
+    normaliser = _generic_logsumexp(x, axis, xp=xp)
+    with np.errstate(over="ignore"):  # -inf for entries the float range below the maximum
+        return x - normaliser
 
 
 def logsumexp_or_minus_inf(x: Array, axis: int, *, xp: ModuleType) -> Array:

@@ -382,12 +382,35 @@ def _run_on_block(
     return block
 
 
+def _aligned(*arrays: Array) -> list[Array]:
+    """Dask arrays (broadcast against each other) rechunked to common blocks.
+
+    ``map_blocks`` aligns differently chunked inputs itself, but its
+    ``block_info`` (which places an error in the whole array) is computed from
+    the chunks before that alignment and fails on them: align first. Arrays
+    already chunked alike are returned unchanged.
+    """
+    import dask.array as da
+    from dask.array.core import unify_chunks
+
+    if len({(a.ndim, a.chunks) for a in arrays}) <= 1 or not all(
+        isinstance(a, da.Array) for a in arrays
+    ):
+        return list(arrays)
+    ndim = max(a.ndim for a in arrays)
+    pairs: list[Any] = []
+    for a in arrays:
+        pairs += [a, tuple(range(ndim - a.ndim, ndim))]
+    return list(unify_chunks(*pairs)[1])
+
+
 def _map_checks(
     array: Array, check: Callable | None, *guards: Array, axis: int | None = None
 ) -> Array:
     """``array`` with ``check`` run on each of its blocks, in the task that reads the block."""
     import dask.array as da
 
+    array, *guards = _aligned(array, *guards)
     return da.map_blocks(
         _run_on_block,
         array,
@@ -422,6 +445,7 @@ def defer_check(result: Array, check: Callable, *operands: Array) -> Array:
     """
     import dask.array as da
 
+    result, *operands = _aligned(result, *operands)
     return da.map_blocks(
         _run_on_operands,
         result,

@@ -126,13 +126,20 @@ def test_html_page(files):
             lambda d: np.save(d / "badtok.npy", np.full(300, 50)),
             ("base.npy", "test.npy", "--tokens", "badtok.npy"),
             1,
-            "`tokens` must hold token ids",
+            "--tokens must hold token ids",
         ),
         (
             lambda d: np.save(d / "nan.npy", np.full((300, 50), np.nan, np.float32)),
             ("base.npy", "nan.npy"),
             1,
-            "NaN logit at position (row) 0",
+            "TEST must hold finite logits or -inf (a masked token), with at least one finite "
+            "logit per position; got a NaN logit at position (row) 0",
+        ),
+        (
+            lambda d: np.save(d / "floattok.npy", np.zeros(300)),
+            ("base.npy", "test.npy", "--tokens", "floattok.npy"),
+            1,
+            "--tokens must hold integers (token ids); got dtype float64",
         ),
         (None, ("base.npy",), 2, "required: TEST"),
         (None, ("base.npy", "test.npy", "--chunk-size", "0"), 2, "--chunk-size"),

@@ -86,6 +86,28 @@ def test_policy_kl_impossible_behaviour_token_is_deferred():
         lazy.compute()
 
 
+def test_policy_kl_differently_chunked_inputs_align():
+    """log_p, log_ref and log_behavior each chunked their own way: NumPy's values and errors."""
+    log_p, log_ref, _ = _token_log_probs(3)
+    log_behavior = np.log(np.random.default_rng(3).uniform(0.01, 1.0, (60, 12)))
+    lazy = policy_kl(
+        da.from_array(log_p, chunks=(16, 5)),
+        da.from_array(log_ref, chunks=(25, 12)),
+        log_behavior=da.from_array(log_behavior, chunks=(9, 7)),
+    )
+    np.testing.assert_array_equal(
+        lazy.compute(), policy_kl(log_p, log_ref, log_behavior=log_behavior)
+    )
+    log_behavior[44, 10] = -np.inf
+    lazy = policy_kl(
+        da.from_array(log_p, chunks=(16, 5)),
+        da.from_array(log_ref, chunks=(25, 12)),
+        log_behavior=da.from_array(log_behavior, chunks=(9, 7)),
+    )
+    with pytest.raises(kldiv.KLDivError, match=r"`log_behavior` must be > -inf .* \(44, 10\)"):
+        lazy.compute()
+
+
 # ---------------------------------------------------------------------------
 # histogram_kl
 

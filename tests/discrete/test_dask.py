@@ -70,6 +70,20 @@ class CountingSource:
         return block
 
 
+@pytest.mark.parametrize(("f", "form"), PAIRS)
+def test_differently_chunked_inputs_give_numpy_and_locate_errors(f, form):
+    """P and Q chunked differently (rows and event axis) align: NumPy's values, eager errors."""
+    p, q = _pair(form)
+    lazy = f(da.from_array(p, chunks=(7, 4)), da.from_array(q, chunks=(5, 6)))
+    np.testing.assert_allclose(lazy.compute(), f(p, q), rtol=1e-12)
+    bad = q.copy()
+    bad[23, 5] = np.nan
+    lazy = f(da.from_array(p, chunks=(7, 4)), da.from_array(bad, chunks=(5, 6)))
+    with pytest.raises(kldiv.KLDivError) as caught:
+        lazy.compute()
+    assert str(caught.value) == _eager_message(f, p, bad)
+
+
 @pytest.mark.parametrize("chunks", [WHOLE_ROWS, SPLIT_ROWS])
 @pytest.mark.parametrize(("f", "form"), PAIRS)
 def test_lazy_result_equals_numpy(f, form, chunks):

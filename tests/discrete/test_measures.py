@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 import pytest
@@ -152,3 +153,15 @@ def test_js_tiny_beta_stays_finite(xp, apply):
     p, q = asarray(xp, [1.0 - 1e-100, 1e-100]), asarray(xp, [1.0, 0.0])
     got = float(to_numpy(apply(kldiv.js_from_probs, p, q, beta=5e-324)))
     assert 0.0 <= got <= 1e-300
+
+
+def test_logits_spanning_the_float_range_give_exact_values_without_warnings():
+    """Logits ±1.7e308 apart: the far entries have zero mass, no overflow warning, exact values."""
+    p_logits = np.array([1.7e308, -1.7e308, 0.0])
+    q_logits = np.array([1.7e308, -1.7e308, 1.0])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert float(kldiv.kl_from_logits(p_logits, q_logits)) == 0.0
+        assert float(kldiv.js_from_logits(p_logits, q_logits)) == 0.0
+        assert float(kldiv.entropy_from_logits(p_logits)) == 0.0
+        assert float(kldiv.cross_entropy_from_logits(p_logits, q_logits)) == 0.0

@@ -570,3 +570,95 @@ def test_dask_validates_in_the_graph(pair):
             da.from_array(test, chunks=(64, 300)),
             tokens=da.from_array(bad_tokens, chunks=100),
         )
+
+
+# --- regressions found by the user-level review ---------------------------------------------------
+
+
+def test_logits_spanning_more_than_the_float_range_raise_no_warning():
+    """Logits of ±1.7e308 (their difference overflows) give exact KL with no RuntimeWarning."""
+    base = np.array([[1.7e308, -1.7e308, 0.0], [1.7e308, -1.7e308, 0.0]])
+    test = np.array([[1.7e308, -1.7e308, 1.0], [0.0, -1.7e308, 1.7e308]])
+    report = compare_logits(base, test)  # RuntimeWarnings from kldiv are errors under pytest
+    # row 0: both put all mass on token 0 (KL 0); row 1: log q(0) = -1.7e308 (KL 1.7e308)
+    np.testing.assert_array_equal(report.token_kl, [0.0, 1.7e308])
+    assert report.same_top == 0.5
+    assert report.kl_mean == 0.85e308
+    assert report.kl_stderr == math.inf  # the squared deviations overflow: an honest +inf
+
+
+def test_numpy_integer_chunk_size_is_accepted(pair, in_memory):
+    """chunk_size=np.int64(64) is a positive integer, as 64 is."""
+    base, test, tokens = pair
+    report = compare_logits(base, test, tokens=tokens, chunk_size=np.int64(64))
+    np.testing.assert_array_equal(report.token_kl, in_memory.token_kl)
+
+
+def test_ragged_list_names_the_argument():
+    """A ragged nested list is a KLDivError naming the argument, not NumPy's bare ValueError."""
+    with pytest.raises(kldiv.KLDivError, match=r"`test_logits` must be an array or a rectangular"):
+        compare_logits([[0.0, 1.0], [1.0, 0.0]], [[0.0, 1.0], [1.0]])
+    with pytest.raises(kldiv.KLDivError, match=r"`tokens` must be an array or a rectangular"):
+        compare_logits(np.zeros((2, 2)), np.zeros((2, 2)), tokens=[[0], [0, 1]])
+
+
+def test_dask_tokens_of_unknown_length_name_the_argument():
+    """Lazy tokens after boolean indexing (length NaN) are refused clearly, not by int(NaN)."""
+    da = pytest.importorskip("dask.array")
+    tokens = da.from_array(np.array([0, 1, 2, 0]), chunks=2)
+    with pytest.raises(kldiv.KLDivError, match=r"`tokens` must have a known shape.*compute_chunk"):
+        compare_logits(np.zeros((4, 3)), np.zeros((4, 3)), tokens=tokens[tokens >= 0])
+
+
+def test_different_dtypes_are_both_named():
+    """float32 base against float16 test: the report names both dtypes, not the base's alone."""
+    report = compare_logits(np.zeros((2, 3), np.float32), np.zeros((2, 3), np.float16))
+    assert report.dtype == "float32 / float16"
+    assert "float32 / float16" in report.header()
+    assert compare_logits(np.zeros((2, 3)), np.zeros((2, 3))).dtype == "float64"
+
+
+@pytest.mark.parametrize("library", ["numpy", "torch", "dask"])
+def test_ties_in_argmax_take_the_first_index_as_llama_cpp(library):
+    """Tied top logits: argmax is the first index (llama.cpp's strict '>'), on every library."""
+    # [1, 1, 0] vs [1, 1.5, 0] disagree (0 vs 1); [2, 2, 0] vs [2, 2, 1] agree (0 and 0)
+    base = np.array([[1.0, 1.0, 0.0], [2.0, 2.0, 0.0]])
+    test = np.array([[1.0, 1.5, 0.0], [2.0, 2.0, 1.0]])
+    if library == "torch":
+        torch = pytest.importorskip("torch")
+        report = compare_logits(torch.from_numpy(base), torch.from_numpy(test))
+    elif library == "dask":
+        da = pytest.importorskip("dask.array")
+        report = compare_logits(da.from_array(base, chunks=1), da.from_array(test, chunks=1))
+    else:
+        report = compare_logits(base, test)
+    assert report.same_top == 0.5
+    p0 = np.exp(log_softmax(base, axis=-1))[:, 0]
+    q0 = np.exp(log_softmax(test, axis=-1))[:, 0]
+    np.testing.assert_allclose(report.token_delta_p, q0 - p0, rtol=1e-12)
+
+
+def test_perplexity_beyond_the_float_range_is_inf_not_an_overflow_error():
+    """A broken test model (logits × 500: mean NLL ≈ 900 nats) reports PPL +inf, not a crash."""
+    rng = np.random.default_rng(0)
+    base = rng.normal(size=(50, 20))
+    test = 500.0 * base
+    tokens = rng.integers(0, 20, 50)
+    report = compare_logits(base, test, tokens=tokens)
+    log_q = log_softmax(test, axis=-1)[np.arange(50), tokens]
+    assert report.nll_test == pytest.approx(-log_q.mean(), rel=1e-12)
+    assert report.nll_test > 709.8  # exp overflows float64
+    assert report.ppl_test == math.inf
+    assert report.ppl_ratio == math.inf
+    assert report.ppl_base == pytest.approx(
+        math.exp(-log_softmax(base, axis=-1)[np.arange(50), tokens].mean()), rel=1e-12
+    )
+
+
+def test_float32_logits_near_the_float_max_raise_no_warning():
+    """float32 logits of ±3e38 (shifted values overflow float32): no RuntimeWarning, Δp exact."""
+    base = np.array([[3e38, -3e38, 0.0], [3e38, -3e38, 0.0]], np.float32)
+    test = np.array([[3e38, -3e38, 1.0], [0.0, 3e38, -3e38]], np.float32)
+    report = compare_logits(base, test, tokens=[1, 0])
+    np.testing.assert_array_equal(report.token_delta_p, [0.0, -1.0])
+    assert report.token_kl[0] == 0.0

@@ -16,9 +16,18 @@ from typing import Any
 import numpy as np
 
 from kldiv.cli._common import add_base_option, emit, positive_int
+from kldiv.cli._io import renamed
 from kldiv.errors import KLDivError
 
 __all__ = ["add_parser", "load_npy"]
+
+LIBRARY_NAMES = {
+    "base_logits": "BASE",
+    "test_logits": "TEST",
+    "tokens": "--tokens",
+    "ignore_index": "--ignore-index",
+}
+"""``compare_logits``'s argument names → the command's, for one-line errors."""
 
 
 def load_npy(path: str, what: str) -> np.ndarray:
@@ -69,14 +78,17 @@ def _run(args: argparse.Namespace) -> int:
     _check_logits(base, "BASE", args.base_file)
     _check_logits(test, "TEST", args.test_file)
     tokens = load_npy(args.tokens, "--tokens") if args.tokens else None
-    report = compare_logits(
-        base,
-        test,
-        tokens=tokens,
-        ignore_index=args.ignore_index,
-        chunk_size=args.chunk_size,
-        base=args.base,
-    )
+    try:
+        report = compare_logits(
+            base,
+            test,
+            tokens=tokens,
+            ignore_index=args.ignore_index,
+            chunk_size=args.chunk_size,
+            base=args.base,
+        )
+    except KLDivError as err:  # the library's argument names, as the command line spells them
+        raise renamed(err, LIBRARY_NAMES) from None
     html_path = report.to_html(args.html) if args.html else None
 
     def render(console: Any) -> None:

@@ -90,7 +90,13 @@ def _as_index_vector(
     if values is None:
         return None
     if not hasattr(values, "shape"):
-        values = np.asarray(values)
+        values = _as_numpy(values, name)
+    if any(d is None or d != d for d in values.shape):
+        raise KLDivError(
+            f"`{name}` must have a known shape, the logits' leading shape {leading}; got "
+            f"{tuple(values.shape)} (a Dask array with unknown chunk sizes: call its "
+            "compute_chunk_sizes() first)"
+        )
     if tuple(int(d) for d in values.shape) not in (leading, (math.prod(leading),)):
         raise KLDivError(
             f"`{name}` must have the logits' leading shape {leading} (one entry per position); "
@@ -109,6 +115,17 @@ def _as_index_vector(
     return np.asarray(to_numpy(values)).reshape(-1)
 
 
+def _as_numpy(values: Any, name: str, dtype: Any = None) -> np.ndarray:
+    """A list or tuple as a NumPy array; ragged or non-numeric input names the argument."""
+    try:
+        return np.asarray(values, dtype=dtype)
+    except (TypeError, ValueError) as err:
+        raise KLDivError(
+            f"`{name}` must be an array or a rectangular list of numbers; got "
+            f"{type(values).__name__} that NumPy cannot convert ({err})"
+        ) from None
+
+
 def _check_tokens(tokens: np.ndarray, vocab: int, ignore_index: int, offset: int = 0) -> None:
     bad = ((tokens < 0) | (tokens >= vocab)) & (tokens != ignore_index)
     if bad.any():
@@ -122,9 +139,13 @@ def _check_tokens(tokens: np.ndarray, vocab: int, ignore_index: int, offset: int
 def _rows_per_chunk(chunk_size: int | None, vocab: int) -> int:
     if chunk_size is None:
         return max(1, DEFAULT_CHUNK_BYTES // (4 * vocab))
-    if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1:
+    if (
+        isinstance(chunk_size, bool)
+        or not isinstance(chunk_size, (int, np.integer))
+        or chunk_size < 1
+    ):
         raise KLDivError(f"`chunk_size` must be a positive integer (rows); got {chunk_size!r}")
-    return chunk_size
+    return int(chunk_size)
 
 
 def _references(
@@ -377,6 +398,12 @@ def _dtype_name(array: Array) -> str:
     return str(array.dtype).replace("torch.", "")
 
 
+def _dtype_label(base_logits: Array, test_logits: Array) -> str:
+    """The logits' dtype, or ``"base / test"`` when the two differ."""
+    base_name, test_name = _dtype_name(base_logits), _dtype_name(test_logits)
+    return base_name if base_name == test_name else f"{base_name} / {test_name}"
+
+
 def compare_logits(
     base_logits: Array,
     test_logits: Array,
@@ -475,9 +502,9 @@ def compare_logits(
     if isinstance(ignore_index, bool) or not isinstance(ignore_index, (int, np.integer)):
         raise KLDivError(f"`ignore_index` must be an integer; got {ignore_index!r}")
     if isinstance(base_logits, (list, tuple)):
-        base_logits = np.asarray(base_logits, dtype=np.float64)
+        base_logits = _as_numpy(base_logits, NAMES[0], dtype=np.float64)
     if isinstance(test_logits, (list, tuple)):
-        test_logits = np.asarray(test_logits, dtype=np.float64)
+        test_logits = _as_numpy(test_logits, NAMES[1], dtype=np.float64)
     leading, vocab = _check_logit_arrays(base_logits, test_logits)
     rows = _rows_per_chunk(chunk_size, vocab)
     token_vector = _as_index_vector(tokens, "tokens", leading, "i")
@@ -522,7 +549,7 @@ def compare_logits(
         token_kl,
         token_delta_p,
         vocab_size=vocab,
-        dtype=_dtype_name(base_logits),
+        dtype=_dtype_label(base_logits, test_logits),
         with_tokens=tokens is not None,
         log_base=log_base,
         unit=_unit_name(base),

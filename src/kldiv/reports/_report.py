@@ -44,7 +44,7 @@ class ComparisonReport:
         n_tokens: positions compared.
         n_masked: positions left out (``ignore_index`` tokens or a False ``mask``).
         vocab_size: the vocabulary size ``V``.
-        dtype: the logits' dtype.
+        dtype: the logits' dtype (``"float32 / float16"`` when base and test differ).
         reference: ``"tokens"`` when Δp refers to the given next tokens,
             ``"base argmax"`` when it refers to the base model's most probable token.
         unit: ``"nats"``, ``"bits"``, ... (the ``base`` of the logarithm).
@@ -280,11 +280,19 @@ def _scaled(value: float, scale: float) -> float:
     return value / scale
 
 
+def _exp(value: float) -> float:
+    """``e**value``, +inf beyond the float range (mean NLL above ~709 nats: math.exp raises)."""
+    try:
+        return math.exp(value)
+    except OverflowError:
+        return math.inf
+
+
 def _perplexity_fields(summary: Summary, scale: float) -> dict[str, float]:
     base, test, difference = summary.nll_base, summary.nll_test, summary.nll_difference
     n = base.count
     se_base, se_test, se_difference = base.stderr, test.stderr, difference.stderr
-    ppl_base, ppl_test = math.exp(base.average), math.exp(test.average)
+    ppl_base, ppl_test = _exp(base.average), _exp(test.average)
     log_ratio = difference.average
     if n >= 2 and not (base.positive_infinite or test.positive_infinite):
         covariance = (base.m2 + test.m2 - difference.m2) / (2.0 * (n - 1))
@@ -293,16 +301,17 @@ def _perplexity_fields(summary: Summary, scale: float) -> dict[str, float]:
             (base.m2 + test.m2 - difference.m2) / (2.0 * denominator) if denominator else math.nan
         )
         covariance_of_means = covariance / n
-        variance_difference = (
-            (ppl_test * se_test) ** 2
-            + (ppl_base * se_base) ** 2
+        se_ppl_test, se_ppl_base = ppl_test * se_test, ppl_base * se_base
+        variance_difference = (  # products, not ** 2: a float's ** raises on overflow
+            se_ppl_test * se_ppl_test
+            + se_ppl_base * se_ppl_base
             - 2.0 * ppl_test * ppl_base * covariance_of_means
         )
         ppl_difference_stderr = math.sqrt(max(variance_difference, 0.0))
     else:
         correlation = math.nan
         ppl_difference_stderr = math.nan
-    ppl_ratio = math.exp(log_ratio) if log_ratio == log_ratio else math.nan
+    ppl_ratio = _exp(log_ratio)
     return {
         "nll_base": _scaled(base.average, scale),
         "nll_base_stderr": _scaled(se_base, scale),

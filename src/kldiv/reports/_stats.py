@@ -61,7 +61,8 @@ class Moments:
         if np.isnan(x).any():
             raise ValueError("NaN in the per-token values")  # callers validate before this
         mean = float(finite.mean()) if finite.size else 0.0
-        m2 = float(np.dot(finite - mean, finite - mean)) if finite.size else 0.0
+        with np.errstate(over="ignore"):  # values beyond ~1e154: m2 is +inf, so is the stderr
+            m2 = float(np.dot(finite - mean, finite - mean)) if finite.size else 0.0
         return cls(
             count=int(x.size),
             finite=int(finite.size),
