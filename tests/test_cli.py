@@ -121,3 +121,35 @@ def test_output_path_that_is_a_file(capsys, tmp_path):
     lines = capsys.readouterr().err.strip().splitlines()
     assert len(lines) == 1
     assert str(target) in lines[0]
+
+
+@pytest.mark.parametrize(
+    ("argv", "hint"),
+    [
+        (["pairs", "--base", "2"], "(see `kldiv pairs --help`)"),
+        (["probs", "0.4,0.6", "0.5,0.5", "0.5,0.5"], "(see `kldiv probs --help`)"),
+        (["demo", "vi", "--epochs", "3"], "(see `kldiv demo vi --help`)"),
+        (["--bogus"], "(see `kldiv --help`)"),
+    ],
+)
+def test_unrecognized_arguments_point_to_the_command_help(capsys, argv, hint):
+    """An unknown option after a command names that command's --help, not the top level's."""
+    assert main(argv) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    (line,) = captured.err.splitlines()
+    assert line.startswith("kldiv: error: unrecognized arguments: ")
+    assert line.endswith(hint)
+
+
+def test_out_of_memory_is_one_line(capsys, monkeypatch):
+    """A MemoryError (e.g. an absurd --bins) is `out of memory: ...`, exit 1, not internal."""
+    import kldiv
+
+    def exhausted(*args, **kwargs):
+        raise MemoryError("Unable to allocate 74.5 GiB")
+
+    monkeypatch.setattr(kldiv, "kl_from_probs", exhausted)
+    assert main(["probs", "0.4,0.6", "0.5,0.5"]) == 1
+    captured = capsys.readouterr()
+    assert captured.err == "kldiv: error: out of memory: Unable to allocate 74.5 GiB\n"

@@ -213,6 +213,13 @@ def test_output_folder_that_cannot_be_made(capsys, tmp_path, where):
     assert taken.read_text() == "x"
 
 
+def test_output_folder_under_a_file_says_so(capsys, tmp_path):
+    """--out under a file names it so (`lies under an existing file`), not "Not a directory"."""
+    (tmp_path / "notes.txt").write_text("x")
+    line = error_line(capsys, ["demo", "--epochs", "1", "--out", str(tmp_path / "notes.txt/r")], 1)
+    assert line.startswith("kldiv: error: the report folder lies under an existing file: ")
+
+
 def test_missing_dependency_is_one_line(capsys, monkeypatch, tmp_path):
     """Without scikit-learn: exit 1, one line naming it and the extra; no folder is made."""
     monkeypatch.setitem(sys.modules, "sklearn.datasets", None)

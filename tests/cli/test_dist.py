@@ -152,11 +152,11 @@ def test_infinite_divergence_is_inf(capsys):
         ),
         (
             ["--method", "exact", "Normal(0, 1)", "StudentT(3, 0, 1.5)"],
-            "no closed form is registered for KL(Normal ‖ StudentT)",
+            "no closed form is registered for KL(Normal ‖ StudentT); use --method auto",
         ),
         (
             ["--method", "enumeration", "Normal(0, 1)", "Normal(1, 2)"],
-            "`method='enumeration'` needs discrete univariate P and Q",
+            "`--method enumeration` needs discrete univariate P and Q",
         ),
     ],
 )
@@ -193,3 +193,34 @@ def test_as_typed_in_a_shell(tmp_path):
     assert done.stderr.startswith("kldiv: error: Q: bad distribution spec")
     assert "Traceback" not in done.stderr
     assert list(tmp_path.iterdir()) == []
+
+
+def test_rtol_and_atol_both_zero_is_a_usage_error(capsys):
+    """--rtol 0 --atol 0 is exit 2 naming both, not an internal error from SciPy's quad."""
+    line = _error(capsys, "--rtol", "0", "--atol", "0", "Normal(0, 1)", "Cauchy(0, 1)", code=2)
+    assert "--rtol and --atol cannot both be 0" in line
+    assert "internal error" not in line
+
+
+def test_quadrature_value_keeps_six_digits(capsys):
+    """An error bar just above 1e-6 of the value prints 0.443147 ± 7e-07, not 4.431472e-01."""
+    assert main(["dist", "--method", "quadrature", "Normal(0, 1)", "Normal(1, 2)"]) == 0
+    out = capsys.readouterr().out
+    assert re.fullmatch(r"0\.443147 ± \de-0[78] nats \(quadrature, n=\d+\)\n", out), out
+
+
+def test_infinite_quadrature_value_has_no_nan_error_bar(capsys):
+    """HalfCauchy against HalfNormal diverges: `inf nats`, not `inf ± nan nats`."""
+    assert main(["dist", "HalfCauchy(1)", "HalfNormal(1)"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("inf nats ("), out
+    assert "nan" not in out
+
+
+def test_tiny_error_bar_in_fixed_notation(capsys):
+    """A mixture pair with a ~2e-7 error bar prints 0.0449733 ± 2e-07, not 4.497330e-02."""
+    mixture = "MixtureSameFamily(Categorical([{}]), Normal([-1, 1], [1, 1]))"
+    argv = ["dist", mixture.format("0.3, 0.7"), mixture.format("0.5, 0.5")]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert re.fullmatch(r"0\.04497\d\d ± \de-0[78] nats \(quadrature, n=\d+\)\n", out), out

@@ -247,3 +247,55 @@ def test_debug_shows_the_traceback(tmp_path):
     assert done.returncode != 0
     assert "Traceback (most recent call last)" in done.stderr
     assert "KLDivError" in done.stderr
+
+
+def test_csv_with_byte_order_mark(capsys, tmp_path):
+    """A spreadsheet's UTF-8 CSV (with a BOM, and a header) reads like a plain one."""
+    path = tmp_path / "p.csv"
+    path.write_text("heads,tails\n0.4,0.6\n0.1,0.9\n", encoding="utf-8-sig")
+    data = _json(capsys, str(path), "0.5,0.5")
+    np.testing.assert_allclose(
+        data["values"], special.rel_entr([[0.4, 0.6], [0.1, 0.9]], 0.5).sum(-1), rtol=1e-12
+    )
+
+
+@pytest.mark.parametrize("line", ["0.4 0.6", "0.4;0.6", "0.4\t0.6"])
+def test_csv_with_another_separator_says_so(capsys, tmp_path, line):
+    """Numbers separated by spaces, ';' or tabs: the error says commas, not "holds no numbers"."""
+    path = tmp_path / "p.csv"
+    path.write_text(f"{line}\n{line}\n")
+    message = _error(capsys, str(path), "0.5,0.5")
+    assert "P: " in message
+    assert "must hold comma-separated numbers; its first line" in message
+
+
+def test_half_and_single_precision_files_keep_their_tolerance(capsys, tmp_path):
+    """A float16 softmax saved to .npy (sums off by ~1e-3) is checked as float16, not float64."""
+    logits = np.random.default_rng(3).normal(size=(4, 1000))
+    p = special.softmax(logits, axis=-1).astype(np.float16)
+    q = special.softmax(logits[::-1], axis=-1).astype(">f4")  # big-endian float32
+    assert np.abs(p.astype(np.float64).sum(-1) - 1).max() > 1e-6  # float64 would refuse it
+    np.save(tmp_path / "p.npy", p)
+    np.save(tmp_path / "q.npy", q)
+    data = _json(capsys, str(tmp_path / "p.npy"), str(tmp_path / "q.npy"))
+    p64, q64 = p.astype(np.float64), q.astype(np.float64)
+    expected = special.rel_entr(p64, q64).sum(-1)
+    np.testing.assert_allclose(data["values"], expected, rtol=2e-3, atol=1e-4)
+
+
+def test_csv_header_after_comments_and_blank_lines(capsys, tmp_path):
+    """`# note`, a blank line, then `heads,tails`: the header is skipped; whitespace lines too."""
+    path = tmp_path / "p.csv"
+    path.write_text("# exported by a tool\n\nheads,tails\n0.4,0.6\n   \n0.1,0.9\n")
+    data = _json(capsys, str(path), "0.5,0.5")
+    np.testing.assert_allclose(
+        data["values"], special.rel_entr([[0.4, 0.6], [0.1, 0.9]], 0.5).sum(-1), rtol=1e-12
+    )
+
+
+def test_binary_csv_is_not_a_text_file(capsys, tmp_path):
+    """Bytes that are not UTF-8 in a .csv: `is not a text file`, one line, exit 1."""
+    path = tmp_path / "p.csv"
+    path.write_bytes(b"\xff\xfe\x00\x01")
+    assert "P: " in (line := _error(capsys, str(path), "0.5,0.5"))
+    assert "is not a text file" in line

@@ -91,8 +91,8 @@ def test_csv_equals_npy(capsys, files):
     ("argv", "message"),
     [
         (["x2.npy", "y2.npy", "--method", "histogram"], "x: the histogram estimator needs 1-D"),
-        (["x2.npy", "y3.npy"], "`x` and `y` must have the same dimension d"),
-        (["nan.npy", "y.npy"], "`x` must hold finite values; got nan"),
+        (["x2.npy", "y3.npy"], "x and y must have the same dimension d"),
+        (["nan.npy", "y.npy"], "x must hold finite values; got nan"),
         (["cube.npy", "y.npy"], "x: expected samples of shape (n,) or (n, d)"),
         (["x.npy", "missing.npy"], "y: no such file: 'missing.npy'"),
         (["x.npy", "y.txt"], "y: expected numbers separated by commas"),
@@ -130,3 +130,25 @@ def test_as_typed_in_a_shell(files):
     assert done.returncode == 1
     assert len(done.stderr.splitlines()) == 1
     assert done.stderr.startswith("kldiv: error: ")
+
+
+def test_library_errors_use_the_command_names(capsys, files):
+    """The library's `x` and `y` read as the command's x and y, without code quotes."""
+    line = _error(capsys, str(files / "x2.npy"), str(files / "y3.npy"))
+    assert "got d = 2 for x and d = 3 for y" in line
+    assert "`" not in line
+
+
+def test_ties_and_constant_samples_are_flagged(capsys, tmp_path):
+    """Repeated rows and a constant x: the text output says so under the value, not silently."""
+    x = np.random.default_rng(4).normal(size=100)
+    np.save(tmp_path / "twice.npy", np.r_[x, x])
+    np.save(tmp_path / "constant.npy", np.zeros(50))
+    np.save(tmp_path / "y.npy", np.random.default_rng(5).normal(size=300))
+    assert main(["samples", str(tmp_path / "twice.npy"), str(tmp_path / "y.npy")]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[1].startswith("note: 200 points of x coincide with another sample (ties)")
+    assert main(["samples", str(tmp_path / "constant.npy"), str(tmp_path / "y.npy")]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("inf nats (knn")
+    assert lines[1] == "note: x is constant (P looks like a point mass that Q is not): +inf"

@@ -193,3 +193,9 @@ def test_parameter_values_are_checked_by_the_family(text, parameter):
         parse_distribution(text)
     assert not isinstance(info.value, SpecError)
     assert parameter in str(info.value)
+
+
+def test_repeated_keyword_is_named():
+    """Normal(loc=0, loc=1) says `loc` is given twice (not that `scale` is missing)."""
+    with pytest.raises(SpecError, match="'loc' is given twice at column 15"):
+        parse_distribution("Normal(loc=0, loc=1)")

@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import argparse
 import math
+import re
 from typing import Any
 
 import numpy as np
 
 from kldiv.cli._common import (
+    UsageError,
     add_base_option,
     emit,
     nonnegative_float,
@@ -28,6 +30,8 @@ from kldiv.errors import KLDivError
 from kldiv.estimators._auto import METHODS
 
 __all__ = ["add_parser", "format_estimate"]
+
+_METHOD_ARGUMENT = re.compile(r"method='(\w+)'")  # the library's keyword, in an error message
 
 
 def _at_least_two(text: str) -> int:
@@ -58,7 +62,7 @@ def format_estimate(value: float, stderr: float) -> str:
     Returns:
         ``0.443147`` for an exact value, ``0.0580167 ± 5e-08`` when the error
         is below the sixth digit, else the value rounded to the error's
-        precision (``0.1513 ± 0.0002``).
+        precision (``0.1513 ± 0.0002``); ``inf`` for an infinite value.
 
     Examples:
         >>> format_estimate(0.4431471805599453, 0.0)
@@ -67,13 +71,23 @@ def format_estimate(value: float, stderr: float) -> str:
         '0.0580167 ± 5e-08'
         >>> format_estimate(0.151293, 0.00021)
         '0.1513 ± 0.0002'
+        >>> format_estimate(0.4431472, 7e-07), format_estimate(0.04497330, 1.8e-07)
+        ('0.443147 ± 7e-07', '0.0449733 ± 2e-07')
+        >>> format_estimate(float("inf"), float("nan"))
+        'inf'
     """
     from kldiv.estimators._estimate import format_value
 
-    if stderr == 0.0:
-        return f"{value:.6g}"
-    if not (math.isfinite(value) and math.isfinite(stderr)) or stderr <= 1e-6 * abs(value):
+    if stderr == 0.0 or not math.isfinite(value):
+        return f"{value:.6g}"  # an infinite divergence has no error bar
+    if not math.isfinite(stderr):
         return f"{value:.6g} ± {stderr:.1g}"
+    if stderr < 1e-6 or stderr < 1e-5 * abs(value):  # tiny: the digits the error supports, <= 6
+        if value == 0.0:
+            return f"0 ± {stderr:.1g}"
+        exponent = math.floor(math.log10(abs(value)))
+        digits = min(6, max(1, exponent - math.floor(math.log10(stderr)) + 1))
+        return f"{value:.{digits}g} ± {stderr:.1g}"
     return format_value(value, stderr)
 
 
@@ -105,6 +119,8 @@ def _result(args: argparse.Namespace, result: Any) -> dict[str, Any]:
 def _run(args: argparse.Namespace) -> int:
     import kldiv
 
+    if args.rtol == 0 and args.atol == 0:
+        raise UsageError("--rtol and --atol cannot both be 0: one of them sets when to stop")
     p = _distribution(args.p, "P")
     q = _distribution(args.q, "Q")
     try:
@@ -119,7 +135,8 @@ def _run(args: argparse.Namespace) -> int:
             base=args.base,
         )
     except KLDivError as err:
-        raise renamed(err, {"p": "P", "q": "Q"}) from err
+        message = _METHOD_ARGUMENT.sub(r"--method \1", str(err))  # the command's spelling
+        raise renamed(KLDivError(message), {"p": "P", "q": "Q"}) from err
     data = _result(args, result)
     unit = data["unit"]
     tail = f"({result.method})" if result.n == 0 else f"({result.method}, n={result.n})"

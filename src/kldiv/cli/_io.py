@@ -28,6 +28,7 @@ _FIELD_SEPARATOR = re.compile(r"\s*,\s*|\s+")
 _CORE_NAME = re.compile(r"`(\w+)`")
 _NPY_MAGIC = b"\x93NUMPY"
 _NUMERIC_KINDS = "biuf"  # bool, signed and unsigned integers, floats
+_CSV_ENCODING = "utf-8-sig"  # UTF-8, with or without the byte-order mark spreadsheets write
 
 
 def _fields(row: str) -> list[str]:
@@ -96,7 +97,7 @@ def parse_numbers(text: str, name: str) -> np.ndarray:
     return array[0] if len(rows) == 1 else array
 
 
-def _load_npy(path: Path, name: str) -> np.ndarray:
+def _load_npy(path: Path, name: str, keep_precision: bool) -> np.ndarray:
     with path.open("rb") as file:
         magic = file.read(len(_NPY_MAGIC))
     if magic != _NPY_MAGIC:
@@ -116,53 +117,74 @@ def _load_npy(path: Path, name: str) -> np.ndarray:
         raise KLDivError(
             f"{name}: {str(path)!r} must hold real numbers; got an array of dtype {array.dtype}"
         )
+    if keep_precision and array.dtype.kind == "f" and array.dtype.itemsize < 8:
+        return array.astype(array.dtype.newbyteorder("="))  # float16/32: the library's tolerance
     return array.astype(np.float64)
 
 
-def _header_lines(path: Path) -> int:
-    """1 when the first non-comment line is a header (no field is a number), else 0."""
-    with path.open(encoding="utf-8", errors="replace") as file:
-        for line in file:
-            stripped = line.strip()
-            if not stripped or stripped.startswith("#"):
-                continue
-            fields = [f.strip() for f in stripped.split(",")]
-            return 0 if any(_NUMBER.match(f) for f in fields) else 1
-    return 0
+def _csv_lines(path: Path, name: str) -> tuple[list[str], str | None]:
+    """The file's lines, blank ones and a header emptied (line numbers kept), and the header.
+
+    The header is the first line that is neither blank nor a ``#`` comment,
+    when none of its fields is a number.
+    """
+    try:
+        with path.open(encoding=_CSV_ENCODING) as file:
+            lines = [line if line.strip() else "" for line in file.read().splitlines()]
+    except UnicodeDecodeError as err:
+        raise KLDivError(f"{name}: {str(path)!r} is not a text file: {err.reason}") from None
+    for number, line in enumerate(lines):
+        stripped = line.strip()
+        if not stripped or stripped.startswith("#"):
+            continue
+        if any(_NUMBER.match(field.strip()) for field in stripped.split(",")):
+            return lines, None
+        lines[number] = ""
+        return lines, stripped
+    return lines, None
 
 
 def _load_csv(path: Path, name: str) -> np.ndarray:
-    skip = _header_lines(path)
+    lines, header = _csv_lines(path, name)
+    if header is not None and looks_like_numbers(header.replace(";", " ")):
+        raise KLDivError(
+            f"{name}: {str(path)!r} must hold comma-separated numbers; its first line "
+            f"{_shorten(header)} separates them otherwise"
+        )
     try:
         with warnings.catch_warnings():  # an empty file: reported below, not warned about
             warnings.simplefilter("ignore", UserWarning)
-            array = np.loadtxt(
-                path, delimiter=",", comments="#", skiprows=skip, ndmin=2, dtype=np.float64
-            )
+            array = np.loadtxt(lines, delimiter=",", comments="#", ndmin=2, dtype=np.float64)
     except ValueError as err:
         detail = str(err).split("; use `usecols`")[0].rstrip(".")
         raise KLDivError(f"{name}: cannot read {str(path)!r} as numbers: {detail}") from None
-    except UnicodeDecodeError as err:
-        raise KLDivError(f"{name}: {str(path)!r} is not a text file: {err.reason}") from None
     if array.size == 0:
         raise KLDivError(f"{name}: {str(path)!r} holds no numbers")
     return array
 
 
-def load_array(path: str, name: str) -> np.ndarray:
+def _shorten(text: str, limit: int = 40) -> str:
+    return repr(text if len(text) <= limit else text[: limit - 1] + "…")
+
+
+def load_array(path: str, name: str, keep_precision: bool = False) -> np.ndarray:
     """A float64 array from a ``.npy`` file or a ``.csv`` file (one row per line).
 
     ``.npy`` files are read with ``allow_pickle=False``: object arrays are
-    refused. ``.csv`` files are comma-separated numbers; lines starting with
-    ``#`` are comments and a first line without any number is a header,
-    skipped. A CSV file always gives a 2-D array (rows, columns).
+    refused. With ``keep_precision``, a float16 or float32 ``.npy`` array
+    keeps its dtype, so that the library checks its row sums with that
+    dtype's tolerance (a float16 softmax does not sum to 1 within 1e-6).
+    ``.csv`` files are comma-separated numbers; lines starting with ``#`` are
+    comments and a first line without any number is a header, skipped. A
+    CSV file always gives a 2-D array (rows, columns).
 
     Args:
         path: the file's path.
         name: the argument's name for error messages.
+        keep_precision: keep float16 and float32 arrays of ``.npy`` files as they are.
 
     Returns:
-        The array, as float64.
+        The array, as float64 (or its own float16/float32 with ``keep_precision``).
 
     Raises:
         KLDivError: a missing or unreadable file, another suffix, or content
@@ -186,20 +208,21 @@ def load_array(path: str, name: str) -> np.ndarray:
         reason = "is a folder, not a file" if file.is_dir() else "no such file"
         raise KLDivError(f"{name}: {reason}: {path!r}")
     if suffix == ".npy":
-        return _load_npy(file, name)
+        return _load_npy(file, name, keep_precision)
     return _load_csv(file, name)
 
 
-def load_rows(text_or_path: str, name: str) -> np.ndarray:
+def load_rows(text_or_path: str, name: str, keep_precision: bool = False) -> np.ndarray:
     """An array from a command-line argument: typed numbers, else a ``.npy``/``.csv`` path.
 
     Args:
         text_or_path: ``0.4,0.6`` (rows separated by ``;``) or a file path.
         name: the argument's name for error messages (``"P"``, ``"x"``).
+        keep_precision: keep float16 and float32 arrays of ``.npy`` files as they are.
 
     Returns:
         A float64 array (1-D for one typed row; files keep their shape, CSV
-        files are 2-D).
+        files are 2-D), or a ``.npy`` file's float16/float32 with ``keep_precision``.
 
     Raises:
         KLDivError: the argument is neither, or the file cannot be read.
@@ -215,7 +238,7 @@ def load_rows(text_or_path: str, name: str) -> np.ndarray:
         return parse_numbers(text, name)
     if any(ch in text for ch in ",;") and Path(text).suffix.lower() not in FILE_SUFFIXES:
         return parse_numbers(text, name)  # a typed list with a bad entry: say which one
-    return load_array(text_or_path, name)
+    return load_array(text_or_path, name, keep_precision)
 
 
 def renamed(err: KLDivError, names: dict[str, str]) -> KLDivError:

@@ -60,6 +60,8 @@ def _run(args: argparse.Namespace) -> int:
         return _fail(str(err), USAGE_ERROR)
     except (ImportError, KLDivError) as err:
         return _fail(str(err), RUN_ERROR)
+    except MemoryError as err:  # e.g. --bins 10000000000: say so, not "internal error"
+        return _fail(f"out of memory: {err}", RUN_ERROR)
     except OSError as err:
         where = f": {err.filename}" if err.filename else ""
         return _fail(f"{err.strerror or err}{where}", RUN_ERROR)
@@ -91,11 +93,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     """
     parser = build_parser()
     try:
-        args = parser.parse_args(argv)
+        args, unknown = parser.parse_known_args(argv)
     except UsageError as err:
         return _fail(str(err), USAGE_ERROR)
     except SystemExit as exit_:  # --help and --version
         return int(exit_.code or 0)
+    if unknown:  # the command's own help, which lists its options
+        names = [args.command, getattr(args, "demo", None)]  # `demo` has subcommands
+        command = " ".join(["kldiv", *(name for name in names if name)])
+        return _fail(
+            f"unrecognized arguments: {' '.join(unknown)} (see `{command} --help`)", USAGE_ERROR
+        )
     if args.handler is None:
         return _fail(f"expected {args.missing} (see `{args.help_hint}`)", USAGE_ERROR)
     if getattr(args, "debug", False):

@@ -104,8 +104,8 @@ def _run(args: argparse.Namespace) -> int:
     args.form = _form(args)
     if args.temperature is None:
         args.temperature = 1.0
-    p = _as_rows(load_rows(args.p, "P"), "P")
-    q = _as_rows(load_rows(args.q, "Q"), "Q")
+    p = _as_rows(load_rows(args.p, "P", keep_precision=True), "P")
+    q = _as_rows(load_rows(args.q, "Q", keep_precision=True), "Q")
     values = _compute(args, p, q)
     unit = unit_name(args.base)
     mean = float(np.mean(values))

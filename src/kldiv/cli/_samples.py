@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from kldiv.cli._common import UsageError, add_base_option, emit, positive_int, seed, unit_name
-from kldiv.cli._io import load_rows
+from kldiv.cli._io import load_rows, renamed
 from kldiv.errors import KLDivError
 
 __all__ = ["add_parser"]
@@ -95,13 +95,31 @@ def _estimate(args: argparse.Namespace, x: np.ndarray, y: np.ndarray) -> Any:
     )
 
 
+def _notes(details: dict[str, Any]) -> list[str]:
+    """What the estimator flagged (a constant sample, repeated points), for the text output."""
+    notes = []
+    if details.get("degenerate"):
+        notes.append(f"note: {details['degenerate']}".replace("`", ""))
+    tied = int(details.get("tied_points") or 0)
+    if tied:
+        notes.append(
+            f"note: {tied} points of x coincide with another sample (ties); knn assumes "
+            "continuous data, and ties bias it: deduplicate repeated rows, or use --method "
+            "histogram for discrete data"
+        )
+    return notes
+
+
 def _run(args: argparse.Namespace) -> int:
     from kldiv.cli._dist import format_estimate
 
     _check_options(args)
     x = _points(args.x, "x")
     y = _points(args.y, "y")
-    result = _estimate(args, x, y)
+    try:
+        result = _estimate(args, x, y)
+    except KLDivError as err:
+        raise renamed(err, {"x": "x", "y": "y"}) from err
     value, stderr = float(result.value), float(result.stderr)
     low, high = result.ci(0.95)
     data = {
@@ -118,9 +136,11 @@ def _run(args: argparse.Namespace) -> int:
     }
     shape = f"n={x.shape[0]}, m={y.shape[0]}, d={x.shape[1]}"
 
+    notes = _notes(result.details)
+
     def render(console: Any) -> None:
         line = f"{format_estimate(value, stderr)} {data['unit']} ({result.method}, {shape})"
-        console.print(line, markup=False)
+        console.print("\n".join([line, *notes]), markup=False)
 
     emit(args, data, render)
     return 0

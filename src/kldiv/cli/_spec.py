@@ -255,9 +255,13 @@ class _Walker:
         for argument in node.args:
             if isinstance(argument, ast.Starred):
                 raise _fail(self.text, "unpacking (*) is not allowed", argument)
+        seen: set[str] = set()
         for keyword in node.keywords:
             if keyword.arg is None:
                 raise _fail(self.text, "unpacking (**) is not allowed", keyword)
+            if keyword.arg in seen:
+                raise _fail(self.text, f"{name}: {keyword.arg!r} is given twice", keyword)
+            seen.add(keyword.arg)
             if keyword.arg not in signature.parameters or keyword.arg == "validate":
                 raise _fail(
                     self.text,

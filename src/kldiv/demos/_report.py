@@ -91,6 +91,10 @@ def prepare_out(out: str | Path) -> Path:
         raise NotADirectoryError(
             errno.ENOTDIR, "the report folder is an existing file", str(out)
         ) from None
+    except NotADirectoryError:  # a parent is a file: `--out notes.txt/report`
+        raise NotADirectoryError(
+            errno.ENOTDIR, "the report folder lies under an existing file", str(out)
+        ) from None
     if not os.access(out, os.W_OK | os.X_OK):
         raise PermissionError(errno.EACCES, "the report folder is not writable", str(out))
     return out
