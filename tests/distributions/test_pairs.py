@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 import pytest
@@ -167,3 +168,11 @@ def test_pair_jax_gradient_is_finite(case):
             torch_grad = tensors[n].grad
             expected = np.zeros_like(g) if torch_grad is None else torch_grad.numpy()
             np.testing.assert_allclose(g, expected, rtol=1e-7, atol=1e-9)
+
+
+def test_normal_against_a_vanishing_scale_is_inf_without_a_warning():
+    """Regression: KL(N(0, 1) ‖ N(0, 1e-300)) is +inf with no overflow RuntimeWarning."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        value = kldiv.kl_divergence(D.Normal(0.0, 1.0), D.Normal(0.0, 1e-300))
+    assert float(value) == math.inf

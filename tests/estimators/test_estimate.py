@@ -463,3 +463,49 @@ def _of_backend(value, xp):
     if is_numpy_namespace(xp):
         return isinstance(value, (np.ndarray, float))
     return array_namespace(value) is xp
+
+
+def _normal_vs_cauchy_by_quad(loc: float) -> float:
+    def integrand(x):
+        return stats.norm.pdf(x) * (stats.norm.logpdf(x) - stats.cauchy.logpdf(x, loc))
+
+    return integrate.quad(integrand, -np.inf, np.inf)[0]
+
+
+def test_one_p_against_a_batch_of_q_by_quadrature():
+    """Regression: an unbatched P against a batch of Qs broadcast (was a bare NumPy ValueError)."""
+    est = kldiv.estimate(D.Normal(0.0, 1.0), D.Cauchy([0.0, 1.0], 1.0))
+    assert est.method == "quadrature"
+    expected = [_normal_vs_cauchy_by_quad(0.0), _normal_vs_cauchy_by_quad(1.0)]
+    np.testing.assert_allclose(est.value, expected, rtol=1e-7)
+
+
+def test_one_p_against_a_batch_of_q_by_monte_carlo():
+    """Regression: Monte Carlo draws of an unbatched P are aligned with Q's batch axes."""
+    est = kldiv.estimate(
+        D.Normal(0.0, 1.0), D.Cauchy([[0.0], [1.0]], [1.0, 2.0]), method="monte_carlo", seed=0
+    )
+    assert est.value.shape == (2, 2)
+    exact_free = kldiv.estimate(D.Normal(0.0, 1.0), D.Cauchy(1.0, 1.0))
+    assert abs(est.value[1, 0] - float(exact_free)) < 5 * est.stderr[1, 0]
+    mvn = kldiv.estimate(
+        D.MultivariateNormal(np.zeros(2), np.eye(2)),
+        D.MultivariateNormal(
+            np.zeros((3, 2)), np.eye(2) * np.array([1.0, 2.0, 3.0])[:, None, None]
+        ),
+        method="monte_carlo",
+        seed=0,
+    )
+    exact = kldiv.kl_divergence(
+        D.MultivariateNormal(np.zeros(2), np.eye(2)),
+        D.MultivariateNormal(
+            np.zeros((3, 2)), np.eye(2) * np.array([1.0, 2.0, 3.0])[:, None, None]
+        ),
+    )
+    assert np.all(np.abs(mvn.value - exact) <= 5 * mvn.stderr + 1e-12)
+
+
+def test_rtol_and_atol_both_zero_raise():
+    """Regression: rtol = atol = 0 is a KLDivError naming both (was SciPy's ValueError)."""
+    with pytest.raises(kldiv.KLDivError, match="`rtol` and `atol` cannot both be 0"):
+        kldiv.estimate(D.Normal(0.0, 1.0), D.StudentT(3.0, 0.0, 1.0), rtol=0, atol=0)

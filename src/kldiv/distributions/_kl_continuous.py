@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from kldiv._special import digamma, gammaln
 from kldiv.distributions._bounded import Uniform
 from kldiv.distributions._kl_helpers import infinite_kl, kl_by_cross_entropy, where_finite
@@ -28,9 +30,10 @@ def _kl_normal_normal(p: Normal, q: Normal) -> Array:
     :math:`r = \log(\sigma_p/\sigma_q)`.
     """
     xp = p.xp
-    two_r = 2.0 * (xp.log(p.scale) - xp.log(q.scale))
-    z = (p.loc - q.loc) / q.scale
-    return 0.5 * (xp.expm1(two_r) - two_r + z * z)
+    with np.errstate(over="ignore", divide="ignore"):  # σ_p ≫ σ_q or σ_q → 0: +inf is exact
+        two_r = 2.0 * (xp.log(p.scale) - xp.log(q.scale))
+        z = (p.loc - q.loc) / q.scale
+        return 0.5 * (xp.expm1(two_r) - two_r + z * z)
 
 
 @register_kl(Gamma, Gamma)

@@ -210,6 +210,11 @@ def estimate(
         raise KLDivError(f"`method` must be one of {list(METHODS)}; got {method!r}")
     rtol = _check_tolerance(rtol, "rtol")
     atol = _check_tolerance(atol, "atol")
+    if rtol == 0 and atol == 0:
+        raise KLDivError(
+            "`rtol` and `atol` cannot both be 0: no numerical estimate reaches zero error; "
+            "got rtol=0, atol=0"
+        )
     max_samples = _check_count(max_samples, "max_samples")
     n_samples = _check_count(n_samples, "n_samples", allow_none=True)
     log_base = log_of_base(base)

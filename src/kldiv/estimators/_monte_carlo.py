@@ -80,7 +80,7 @@ def control_variate_valid(p: Any, q: Any) -> bool:
 def _batch_terms(p: Any, q: Any, count: int, rng: Any) -> tuple[Array, Array]:
     """``w = log p(x) - log q(x)`` and ``c = exp(-w) - 1`` for ``count`` draws of P."""
     xp = p.xp
-    x = p.sample((count,), rng=rng)
+    x = _aligned_to_joint_batch(p.sample((count,), rng=rng), p, q, xp)
     score = not p.has_rsample and _differentiable(xp)
     if score:
         x = _stop_gradient(x, xp)  # no pathwise gradient: the score term carries it all
@@ -92,6 +92,18 @@ def _batch_terms(p: Any, q: Any, count: int, rng: Any) -> tuple[Array, Array]:
     if score:
         w, c = _with_score(w, xp, log_p), _with_score(c, xp, log_p)
     return w, c
+
+
+def _aligned_to_joint_batch(x: Array, p: Any, q: Any, xp: Any) -> Array:
+    """Draws ``(count, *p.batch, *event)`` with singleton axes where Q's batch has more dims.
+
+    So that ``q.log_prob(x)`` broadcasts to ``(count, *joint batch)`` when P's
+    batch has fewer dimensions than Q's (e.g. one P against a batch of Qs).
+    """
+    extra = len(np.broadcast_shapes(p.batch_shape, q.batch_shape)) - len(p.batch_shape)
+    if extra <= 0:
+        return x
+    return xp.reshape(x, (x.shape[0], *(1,) * extra, *x.shape[1:]))
 
 
 def _differentiable(xp: Any) -> bool:

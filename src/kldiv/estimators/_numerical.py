@@ -64,7 +64,8 @@ def quadrature_kl(
     outside = _support_outside(p, q, shape)
     lower, upper = (np.broadcast_to(to_numpy(b), shape) for b in p.support_bounds())
     draws = np.asarray(p.sample((2001,), rng=np.random.default_rng(seed)), dtype=float)
-    draws = np.broadcast_to(draws, (2001, *shape))
+    extra_axes = (1,) * (len(shape) - len(p.batch_shape))  # P unbatched against a batch of Qs
+    draws = np.broadcast_to(draws.reshape(2001, *extra_axes, *p.batch_shape), (2001, *shape))
     value = np.empty(shape)
     error = np.empty(shape)
     evaluations = 0
