@@ -514,6 +514,26 @@ def _should_check(array: Array, validate: bool) -> bool:
     return validate and not is_traced(array)
 
 
+def _now_or_in_graph(
+    array: Array,
+    check: Callable,
+    *,
+    validate: bool,
+    xp: ModuleType,
+    defer: Callable[[], Array] | None = None,
+) -> Array:
+    """Runs ``check(array, xp=xp)`` now, defers it into a Dask graph, or skips it (traced).
+
+    On Dask, ``defer()`` builds the checked graph (default: ``check`` on each
+    block). Returns the array to compute with.
+    """
+    if validate and _is_deferred(array):
+        return defer() if defer is not None else _map_checks(array, check)
+    if _should_check(array, validate):
+        check(array, xp=xp)
+    return array
+
+
 def check_probabilities(
     p: Array,
     name: str,
@@ -533,21 +553,24 @@ def check_probabilities(
         The array to compute with: ``p`` itself, or the Dask array whose blocks
         are checked when computed.
     """
-    if validate and _is_deferred(p):
-        return _defer_row_checks(
+    rows = partial(_check_probability_values, name=name, axis=axis, tolerance=tolerance)
+    return _now_or_in_graph(
+        p,
+        rows,
+        validate=validate,
+        xp=xp,
+        defer=lambda: _defer_row_checks(
             p,
             partial(_check_nonnegative_values, name=name, what="probabilities"),
-            partial(_check_probability_values, name=name, axis=axis, tolerance=tolerance),
+            rows,
             lambda checked: xp.sum(checked, axis=axis),
             partial(
                 _check_row_sums, name=name, axis=axis, tolerance=tolerance, what="probabilities"
             ),
             axis,
             guards,
-        )
-    if _should_check(p, validate):
-        _check_probability_values(p, name, axis, tolerance, xp)
-    return p
+        ),
+    )
 
 
 def check_nonnegative(
@@ -558,11 +581,8 @@ def check_nonnegative(
     Returns:
         The array to compute with (see :func:`check_probabilities`).
     """
-    if validate and _is_deferred(p):
-        return _map_checks(p, partial(_check_nonnegative_values, name=name, what=what))
-    if _should_check(p, validate):
-        _check_nonnegative_values(p, name, what, xp)
-    return p
+    check = partial(_check_nonnegative_values, name=name, what=what)
+    return _now_or_in_graph(p, check, validate=validate, xp=xp)
 
 
 def check_below_plus_inf(
@@ -573,11 +593,8 @@ def check_below_plus_inf(
     Returns:
         The array to compute with (see :func:`check_probabilities`).
     """
-    if validate and _is_deferred(values):
-        return _map_checks(values, partial(_check_below_plus_inf_values, name=name, what=what))
-    if _should_check(values, validate):
-        _check_below_plus_inf_values(values, name, what, xp)
-    return values
+    check = partial(_check_below_plus_inf_values, name=name, what=what)
+    return _now_or_in_graph(values, check, validate=validate, xp=xp)
 
 
 def check_log_probabilities(
@@ -595,21 +612,24 @@ def check_log_probabilities(
     Returns:
         The array to compute with (see :func:`check_probabilities`).
     """
-    if validate and _is_deferred(log_p):
-        return _defer_row_checks(
+    rows = partial(_check_log_probability_values, name=name, axis=axis, tolerance=tolerance)
+    return _now_or_in_graph(
+        log_p,
+        rows,
+        validate=validate,
+        xp=xp,
+        defer=lambda: _defer_row_checks(
             log_p,
             partial(_check_below_plus_inf_values, name=name, what="log-probabilities"),
-            partial(_check_log_probability_values, name=name, axis=axis, tolerance=tolerance),
+            rows,
             lambda checked: xp.sum(xp.exp(checked), axis=axis),
             partial(
                 _check_row_sums, name=name, axis=axis, tolerance=tolerance, what=_LOG_PROBS_WHAT
             ),
             axis,
             guards,
-        )
-    if _should_check(log_p, validate):
-        _check_log_probability_values(log_p, name, axis, tolerance, xp)
-    return log_p
+        ),
+    )
 
 
 def check_logits(
@@ -626,16 +646,19 @@ def check_logits(
     Returns:
         The array to compute with (see :func:`check_probabilities`).
     """
-    if validate and _is_deferred(logits):
-        return _defer_row_checks(
+    rows = partial(_check_logit_values, name=name, axis=axis)
+    return _now_or_in_graph(
+        logits,
+        rows,
+        validate=validate,
+        xp=xp,
+        defer=lambda: _defer_row_checks(
             logits,
             partial(_check_below_plus_inf_values, name=name, what="logits"),
-            partial(_check_logit_values, name=name, axis=axis),
+            rows,
             lambda checked: xp.max(checked, axis=axis),
             partial(_check_some_mass, name=name, axis=axis),
             axis,
             guards,
-        )
-    if _should_check(logits, validate):
-        _check_logit_values(logits, name, axis, xp)
-    return logits
+        ),
+    )
