@@ -31,7 +31,6 @@ __all__ = [
     "positive_float",
     "positive_int",
     "seed",
-    "unit_name",
 ]
 
 
@@ -131,17 +130,6 @@ def add_base_option(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="logarithm base of the result: 2 for bits, 10 for hartleys (default: e, nats)",
     )
-
-
-def unit_name(base: float | None) -> str:
-    """``nats``, ``bits``, ``hartleys`` or ``log-base-b units`` for a ``--base`` value."""
-    if base is None or base == math.e:
-        return "nats"
-    if base == 2:
-        return "bits"
-    if base == 10:
-        return "hartleys"
-    return f"base-{base:g} units"
 
 
 def jsonable(value: Any) -> Any:

@@ -22,12 +22,12 @@ from kldiv.cli._common import (
     nonnegative_float,
     positive_int,
     seed,
-    unit_name,
 )
 from kldiv.cli._io import renamed
 from kldiv.cli._spec import family_names
 from kldiv.errors import KLDivError
 from kldiv.estimators._auto import METHODS
+from kldiv.estimators._estimate import unit_name
 
 __all__ = ["add_parser", "format_estimate"]
 

@@ -15,9 +15,10 @@ from typing import Any
 
 import numpy as np
 
-from kldiv.cli._common import UsageError, add_base_option, emit, positive_float, unit_name
+from kldiv.cli._common import UsageError, add_base_option, emit, positive_float
 from kldiv.cli._io import load_rows, looks_like_numbers, renamed
 from kldiv.errors import KLDivError
+from kldiv.estimators._estimate import unit_name
 
 __all__ = ["add_parser"]
 

@@ -13,9 +13,17 @@ from typing import Any
 
 import numpy as np
 
-from kldiv.cli._common import UsageError, add_base_option, emit, positive_int, seed, unit_name
+from kldiv.cli._common import (
+    UsageError,
+    add_base_option,
+    emit,
+    nonnegative_float,
+    positive_int,
+    seed,
+)
 from kldiv.cli._io import load_rows, renamed
 from kldiv.errors import KLDivError
+from kldiv.estimators._estimate import unit_name
 
 __all__ = ["add_parser"]
 
@@ -33,16 +41,6 @@ def _bins(text: str) -> int | str:
         raise argparse.ArgumentTypeError(
             f"expected a number of bins >= 1 or a rule ({rules}); got {text!r}"
         ) from None
-
-
-def _smoothing(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number >= 0; got {text!r}") from None
-    if not (np.isfinite(value) and value >= 0):
-        raise argparse.ArgumentTypeError(f"expected a finite number >= 0; got {text!r}")
-    return value
 
 
 def _points(text: str, name: str) -> np.ndarray:
@@ -186,7 +184,7 @@ def add_parser(subparsers: argparse._SubParsersAction, common: argparse.Argument
     )
     parser.add_argument(
         "--smoothing",
-        type=_smoothing,
+        type=nonnegative_float,
         default=None,
         help="histogram: pseudo-count added to every bin (default: 0.5; 0 for the plug-in)",
     )

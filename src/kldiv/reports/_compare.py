@@ -19,6 +19,7 @@ from kldiv._array_api import (
 )
 from kldiv._validation import log_of_base
 from kldiv.errors import KLDivError
+from kldiv.estimators._estimate import unit_name
 from kldiv.reports._kernels import TokenValues, generic_token_values, numpy_token_values
 from kldiv.reports._report import ComparisonReport, build_report
 from kldiv.reports._stats import Summary, merge_summaries
@@ -31,12 +32,6 @@ DEFAULT_CHUNK_BYTES = 64 << 20
 """The default chunk: as many rows as hold about 64 MiB of one input's logits (in float32)."""
 
 NAMES = ("base_logits", "test_logits")
-
-
-def _unit_name(base: float | None) -> str:
-    if base is None or base == math.e:
-        return "nats"
-    return {2: "bits", 10: "hartleys"}.get(base, f"log-base-{base:g} units")
 
 
 # --- checks ---------------------------------------------------------------------------------------
@@ -552,7 +547,7 @@ def compare_logits(
         dtype=_dtype_label(base_logits, test_logits),
         with_tokens=tokens is not None,
         log_base=log_base,
-        unit=_unit_name(base),
+        unit=unit_name(base),
     )
 
 

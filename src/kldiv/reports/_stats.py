@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import TypeVar
 
 import numpy as np
 
@@ -123,16 +124,24 @@ class Moments:
         return math.sqrt(variance / self.count) if variance == variance else math.nan
 
 
-def merge_all(items: list[Moments]) -> Moments:
-    """Merges a list of moments pairwise (a balanced tree: rounding grows as log n)."""
+_Mergeable = TypeVar("_Mergeable", "Moments", "Summary")
+
+
+def _merge_pairwise(items: list[_Mergeable], empty: _Mergeable) -> _Mergeable:
+    """Merges ``items`` pairwise (a balanced tree: rounding grows as log n); ``empty`` if none."""
     if not items:
-        return Moments()
+        return empty
     while len(items) > 1:
         merged = [a.merge(b) for a, b in zip(items[0::2], items[1::2], strict=False)]
         if len(items) % 2:
             merged.append(items[-1])
         items = merged
     return items[0]
+
+
+def merge_all(items: list[Moments]) -> Moments:
+    """Merges a list of moments pairwise (a balanced tree: rounding grows as log n)."""
+    return _merge_pairwise(items, Moments())
 
 
 @dataclass(frozen=True)
@@ -207,11 +216,4 @@ class Summary:
 
 def merge_summaries(items: list[Summary]) -> Summary:
     """Merges summaries pairwise (a balanced tree)."""
-    if not items:
-        return Summary()
-    while len(items) > 1:
-        merged = [a.merge(b) for a, b in zip(items[0::2], items[1::2], strict=False)]
-        if len(items) % 2:
-            merged.append(items[-1])
-        items = merged
-    return items[0]
+    return _merge_pairwise(items, Summary())
