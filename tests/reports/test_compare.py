@@ -662,3 +662,36 @@ def test_float32_logits_near_the_float_max_raise_no_warning():
     report = compare_logits(base, test, tokens=[1, 0])
     np.testing.assert_array_equal(report.token_delta_p, [0.0, -1.0])
     assert report.token_kl[0] == 0.0
+
+
+def test_every_backend_of_the_matrix_equals_numpy(xp):
+    """Regression: every xp backend gives NumPy's report (array_api_strict was refused).
+
+    With tokens, a mask, a -inf logit and ragged chunks.
+    """
+    rng = np.random.default_rng(11)
+    base = rng.normal(size=(50, 7)) * 2
+    test = base + 0.2 * rng.normal(size=base.shape)
+    base[3, 2] = test[3, 2] = -np.inf
+    tokens = rng.integers(0, 7, 50)
+    mask = rng.random(50) < 0.9
+    expected = compare_logits(base, test, tokens=tokens, mask=mask)
+    got = compare_logits(
+        xp.asarray(base),
+        xp.asarray(test),
+        tokens=xp.asarray(tokens),
+        mask=xp.asarray(mask),
+        chunk_size=7,
+    )
+    for field in ("kl_mean", "kl_stderr", "kl_max", "same_top", "delta_p_rms", "log_ppl_ratio"):
+        assert math.isclose(getattr(got, field), getattr(expected, field), rel_tol=1e-10), field
+    for level, value in expected.kl_percentiles.items():
+        assert math.isclose(got.kl_percentiles[level], value, rel_tol=1e-10, abs_tol=1e-15)
+    assert got.n_tokens == expected.n_tokens == int(mask.sum())
+
+
+def test_integer_logits_of_any_backend_are_refused(xp):
+    """Integer logits are a KLDivError naming the argument on every backend."""
+    ints = xp.asarray(np.ones((2, 3), dtype=np.int64))
+    with pytest.raises(kldiv.KLDivError, match="`base_logits` must hold floating-point logits"):
+        compare_logits(ints, ints)

@@ -47,7 +47,7 @@ def _check_logit_arrays(base: Array, test: Array) -> tuple[tuple[int, ...], int]
             )
         if len(array.shape) < 1 or any(d is None or d != d for d in array.shape):
             raise KLDivError(f"`{name}` must have a known shape (..., V); got {array.shape}")
-        if not _is_floating(array.dtype):
+        if not _is_floating(array):
             raise KLDivError(f"`{name}` must hold floating-point logits; got dtype {array.dtype}")
     if tuple(base.shape) != tuple(test.shape):
         raise KLDivError(
@@ -67,14 +67,18 @@ def _check_logit_arrays(base: Array, test: Array) -> tuple[tuple[int, ...], int]
     return shape[:-1], shape[-1]
 
 
-def _is_floating(dtype: Any) -> bool:
+def _is_floating(array: Array) -> bool:
     """A real floating dtype of any library: float16/32/64, bfloat16 (torch, JAX, ml_dtypes)."""
+    dtype = array.dtype
     if hasattr(dtype, "is_floating_point"):  # torch
         return bool(dtype.is_floating_point) and not dtype.is_complex
     try:
         numpy_dtype = np.dtype(dtype)
-    except TypeError:
-        return False
+    except TypeError:  # another array API library's dtype (e.g. array_api_strict)
+        try:
+            return bool(array_namespace(array).isdtype(dtype, "real floating"))
+        except (TypeError, AttributeError):
+            return False
     return numpy_dtype.kind == "f" or numpy_dtype.name.startswith(("bfloat16", "float"))
 
 
@@ -101,7 +105,7 @@ def _as_index_vector(
         is_dask = is_dask_namespace(array_namespace(values))
     except TypeError:
         is_dask = False
-    kind = np.dtype(str(values.dtype).replace("torch.", "")).kind
+    kind = np.dtype(str(values.dtype).rsplit(".", 1)[-1]).kind  # "torch.int64" → "int64"
     wanted = {"i": "integers (token ids)", "b": "booleans (True = include)"}[dtype_kind]
     if (dtype_kind == "i" and kind not in "iu") or (dtype_kind == "b" and kind != "b"):
         raise KLDivError(f"`{name}` must hold {wanted}; got dtype {values.dtype}")
@@ -229,7 +233,7 @@ def _eager_chunks(
             f"{type(base).__module__}.{type(base).__name__} and "
             f"{type(test).__module__}.{type(test).__name__}"
         ) from None
-    flat_base, flat_test = base.reshape(n, vocab), test.reshape(n, vocab)
+    flat_base, flat_test = xp.reshape(base, (n, vocab)), xp.reshape(test, (n, vocab))
     if is_numpy_namespace(xp):
         compute = _compute_dtype_numpy(np.result_type(base.dtype, test.dtype))
 
@@ -253,7 +257,7 @@ def _eager_chunks(
     for start in range(0, n, rows):
         stop = min(start + rows, n)
         reference, include = _references(tokens, mask, ignore_index, start, stop)
-        b, t = flat_base[start:stop], flat_test[start:stop]
+        b, t = flat_base[start:stop, ...], flat_test[start:stop, ...]
         values = kernel(b, t, reference, include, start)
         summaries.append(_summary(values, stop - start))
         if per_token:
@@ -348,7 +352,7 @@ def _dask_chunks(
     base2 = da.asarray(base).reshape(n, vocab)
     test2 = da.asarray(test).reshape(n, vocab)
     for array, name in zip((base2, test2), NAMES, strict=True):
-        if not _is_floating(array.dtype):
+        if not _is_floating(array):
             raise KLDivError(f"`{name}` must hold floating-point logits; got dtype {array.dtype}")
     if chunk_size is not None:
         rows: Any = _rows_per_chunk(chunk_size, vocab)
