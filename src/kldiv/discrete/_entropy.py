@@ -11,6 +11,7 @@ from kldiv.discrete._kl import (
     check_probability_pair,
     checked_log_softmax,
 )
+from kldiv.discrete._native import native_result
 from kldiv.discrete._terms import (
     cross_entropy_terms_from_log_probs,
     cross_entropy_terms_from_probs,
@@ -64,6 +65,9 @@ def entropy(
         >>> float(kldiv.entropy([0.5, 0.25, 0.25, 0.0], base=2))
         1.5
     """
+    native = native_result("entropy", "probs", (p,), axis=axis, base=base, validate=validate)
+    if native is not None:
+        return native
     prepared = _single(p, "p", axis, base, validate)
     (array,) = prepared.arrays
     checked = check_probabilities(
@@ -105,6 +109,11 @@ def entropy_from_log_probs(
         >>> float(kldiv.entropy_from_log_probs(np.log([0.5, 0.5]), base=2))
         1.0
     """
+    native = native_result(
+        "entropy", "log_probs", (log_p,), axis=axis, base=base, validate=validate
+    )
+    if native is not None:
+        return native
     prepared = _single(log_p, "log_p", axis, base, validate)
     (array,) = prepared.arrays
     checked = check_log_probabilities(
@@ -153,6 +162,17 @@ def entropy_from_logits(
         >>> float(kldiv.entropy_from_logits([3.0, 3.0, -np.inf], base=2))
         1.0
     """
+    native = native_result(
+        "entropy",
+        "logits",
+        (logits,),
+        axis=axis,
+        base=base,
+        validate=validate,
+        temperature=temperature,
+    )
+    if native is not None:
+        return native
     t = check_temperature(temperature)
     prepared = _single(logits, "logits", axis, base, validate)
     (log_p,) = checked_log_softmax(prepared, ("logits",), t)
@@ -193,6 +213,11 @@ def cross_entropy(
         >>> float(kldiv.cross_entropy([0.4, 0.6], [0.5, 0.5], base=2))
         1.0
     """
+    native = native_result(
+        "cross_entropy", "probs", (p, q), axis=axis, base=base, validate=validate
+    )
+    if native is not None:
+        return native
     prepared = prepare((p, q), ("p", "q"), axis=axis, base=base, validate=validate)
     return reduce_terms(cross_entropy_terms_from_probs, prepared, *check_probability_pair(prepared))
 
@@ -230,6 +255,11 @@ def cross_entropy_from_log_probs(
         >>> float(kldiv.cross_entropy_from_log_probs(np.log([0.4, 0.6]), np.log([0.5, 0.5])))
         0.6931472
     """
+    native = native_result(
+        "cross_entropy", "log_probs", (log_p, log_q), axis=axis, base=base, validate=validate
+    )
+    if native is not None:
+        return native
     prepared = prepare((log_p, log_q), ("log_p", "log_q"), axis=axis, base=base, validate=validate)
     checked = check_log_probability_pair(prepared, ("log_p", "log_q"))
     return reduce_terms(cross_entropy_terms_from_log_probs, prepared, *checked)
@@ -272,6 +302,17 @@ def cross_entropy_from_logits(
         >>> float(kldiv.cross_entropy_from_logits(np.log([0.4, 0.6]), [0.0, 0.0]))
         0.6931472
     """
+    native = native_result(
+        "cross_entropy",
+        "logits",
+        (p_logits, q_logits),
+        axis=axis,
+        base=base,
+        validate=validate,
+        temperature=temperature,
+    )
+    if native is not None:
+        return native
     t = check_temperature(temperature)
     prepared = prepare(
         (p_logits, q_logits), ("p_logits", "q_logits"), axis=axis, base=base, validate=validate

@@ -11,6 +11,7 @@ from kldiv.discrete._kl import (
     check_probability_pair,
     checked_log_softmax,
 )
+from kldiv.discrete._native import native_result
 from kldiv.discrete._terms import js_terms_from_log_probs, js_terms_from_probs
 
 __all__ = ["js_from_log_probs", "js_from_logits", "js_from_probs"]
@@ -64,6 +65,11 @@ def js_from_probs(
         Lin, J. (1991). Divergence measures based on the Shannon entropy.
         IEEE Transactions on Information Theory 37(1), 145–151.
     """
+    native = native_result(
+        "js", "probs", (p, q), axis=axis, base=base, validate=validate, beta=beta
+    )
+    if native is not None:
+        return native
     weight = check_beta(beta)
     prepared = prepare((p, q), ("p", "q"), axis=axis, base=base, validate=validate)
     checked = check_probability_pair(prepared)
@@ -108,6 +114,11 @@ def js_from_log_probs(
         >>> float(kldiv.js_from_log_probs(np.log([0.4, 0.6]), np.log([0.5, 0.5])))
         0.0050594
     """
+    native = native_result(
+        "js", "log_probs", (log_p, log_q), axis=axis, base=base, validate=validate, beta=beta
+    )
+    if native is not None:
+        return native
     weight = check_beta(beta)
     prepared = prepare((log_p, log_q), ("log_p", "log_q"), axis=axis, base=base, validate=validate)
     checked = check_log_probability_pair(prepared, ("log_p", "log_q"))
@@ -153,6 +164,18 @@ def js_from_logits(
         >>> float(kldiv.js_from_logits(np.log([0.4, 0.6]), [0.0, 0.0]))
         0.0050594
     """
+    native = native_result(
+        "js",
+        "logits",
+        (p_logits, q_logits),
+        axis=axis,
+        base=base,
+        validate=validate,
+        temperature=temperature,
+        beta=beta,
+    )
+    if native is not None:
+        return native
     weight = check_beta(beta)
     t = check_temperature(temperature)
     prepared = prepare(

@@ -14,6 +14,7 @@ from kldiv._validation import (
 )
 from kldiv.discrete import _fast_numpy
 from kldiv.discrete._common import Prepared, in_units, prepare, reduce_terms
+from kldiv.discrete._native import native_result
 from kldiv.discrete._terms import kl_terms_from_log_probs, kl_terms_from_probs
 
 __all__ = ["kl_from_log_probs", "kl_from_logits", "kl_from_probs"]
@@ -153,6 +154,9 @@ def kl_from_probs(
         Kullback, S. and Leibler, R. A. (1951). On information and sufficiency.
         Annals of Mathematical Statistics 22(1), 79–86.
     """
+    native = native_result("kl", "probs", (p, q), axis=axis, base=base, validate=validate)
+    if native is not None:
+        return native
     prepared = prepare((p, q), ("p", "q"), axis=axis, base=base, validate=validate)
     if is_numpy_namespace(prepared.xp) and _fast_numpy.applies(*prepared.arrays, prepared.axis):
         return _fast_kl_from_probs(prepared)
@@ -200,6 +204,11 @@ def kl_from_log_probs(
         >>> float(kldiv.kl_from_log_probs([0.0, -np.inf], [-np.inf, 0.0]))
         inf
     """
+    native = native_result(
+        "kl", "log_probs", (log_p, log_q), axis=axis, base=base, validate=validate
+    )
+    if native is not None:
+        return native
     prepared = prepare((log_p, log_q), ("log_p", "log_q"), axis=axis, base=base, validate=validate)
     checked = check_log_probability_pair(prepared, ("log_p", "log_q"))
     return reduce_terms(kl_terms_from_log_probs, prepared, *checked)
@@ -251,6 +260,17 @@ def kl_from_logits(
         >>> float(kldiv.kl_from_logits([2.0, 0.0, -np.inf], [0.0, 0.0, 0.0], temperature=2.0))
         0.5164092
     """
+    native = native_result(
+        "kl",
+        "logits",
+        (p_logits, q_logits),
+        axis=axis,
+        base=base,
+        validate=validate,
+        temperature=temperature,
+    )
+    if native is not None:
+        return native
     t = check_temperature(temperature)
     prepared = prepare(
         (p_logits, q_logits), ("p_logits", "q_logits"), axis=axis, base=base, validate=validate

@@ -1,0 +1,1 @@
+"""JAX-native paths of the discrete measures (see ``kldiv.discrete._native``)."""

@@ -1,0 +1,1 @@
+"""PyTorch-native kernels of the discrete measures (see ``kldiv.discrete._native``)."""
