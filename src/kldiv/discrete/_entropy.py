@@ -5,13 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 from kldiv._validation import check_log_probabilities, check_probabilities, check_temperature
+from kldiv.discrete import _native
 from kldiv.discrete._common import Prepared, prepare, reduce_terms
 from kldiv.discrete._kl import (
     check_log_probability_pair,
     check_probability_pair,
     checked_log_softmax,
 )
-from kldiv.discrete._native import native_result
 from kldiv.discrete._terms import (
     cross_entropy_terms_from_log_probs,
     cross_entropy_terms_from_probs,
@@ -65,7 +65,9 @@ def entropy(
         >>> float(kldiv.entropy([0.5, 0.25, 0.25, 0.0], base=2))
         1.5
     """
-    native = native_result("entropy", "probs", (p,), axis=axis, base=base, validate=validate)
+    native = _native.native_result(
+        "entropy", "probs", (p,), axis=axis, base=base, validate=validate
+    )
     if native is not None:
         return native
     prepared = _single(p, "p", axis, base, validate)
@@ -109,7 +111,7 @@ def entropy_from_log_probs(
         >>> float(kldiv.entropy_from_log_probs(np.log([0.5, 0.5]), base=2))
         1.0
     """
-    native = native_result(
+    native = _native.native_result(
         "entropy", "log_probs", (log_p,), axis=axis, base=base, validate=validate
     )
     if native is not None:
@@ -162,7 +164,7 @@ def entropy_from_logits(
         >>> float(kldiv.entropy_from_logits([3.0, 3.0, -np.inf], base=2))
         1.0
     """
-    native = native_result(
+    native = _native.native_result(
         "entropy",
         "logits",
         (logits,),
@@ -213,7 +215,7 @@ def cross_entropy(
         >>> float(kldiv.cross_entropy([0.4, 0.6], [0.5, 0.5], base=2))
         1.0
     """
-    native = native_result(
+    native = _native.native_result(
         "cross_entropy", "probs", (p, q), axis=axis, base=base, validate=validate
     )
     if native is not None:
@@ -255,7 +257,7 @@ def cross_entropy_from_log_probs(
         >>> float(kldiv.cross_entropy_from_log_probs(np.log([0.4, 0.6]), np.log([0.5, 0.5])))
         0.6931472
     """
-    native = native_result(
+    native = _native.native_result(
         "cross_entropy", "log_probs", (log_p, log_q), axis=axis, base=base, validate=validate
     )
     if native is not None:
@@ -302,7 +304,7 @@ def cross_entropy_from_logits(
         >>> float(kldiv.cross_entropy_from_logits(np.log([0.4, 0.6]), [0.0, 0.0]))
         0.6931472
     """
-    native = native_result(
+    native = _native.native_result(
         "cross_entropy",
         "logits",
         (p_logits, q_logits),

@@ -1,1 +1,664 @@
-"""PyTorch-native kernels of the discrete measures (see ``kldiv.discrete._native``)."""
+r"""PyTorch-native kernels of the discrete measures (selected by :mod:`kldiv.discrete._native`).
+
+The array-API implementation is the specification; this is its fast path for
+``torch.Tensor`` inputs of one shape and floating dtype, reduced over the last
+axis. It differs from the generic path in three ways:
+
+- **Chunked over rows.** Inputs are flattened to ``(rows, V)`` and processed a
+  block of about ``CHUNK_ELEMENTS`` at a time, so the forward pass needs
+  O(block) extra memory instead of several input-sized temporaries.
+- **Analytic gradients, computed in the same pass.** When an input requires a
+  gradient, a :class:`torch.autograd.Function` computes each block's
+  gradient from values it already has (one input-sized buffer per input that
+  needs it: the gradient itself) and the backward pass only scales it by the
+  upstream gradient. With :math:`a = \log p`, :math:`b = \log q`:
+
+  .. math::
+
+      \partial_a D(P\|Q) = p\,(a - b + 1), \quad \partial_b D(P\|Q) = -p, \qquad
+      \partial_a JS_\beta = \beta\, p\,(a - \log m), \quad
+      \partial_b JS_\beta = (1-\beta)\, q\,(b - \log m),
+
+  and for logits :math:`z` (``a = log_softmax(z / T)``)
+  :math:`\partial_z = (g_a - p \sum g_a) / T`. A double backward
+  (``create_graph=True``: Hessian-vector products, TRPO) differentiates the
+  reference implementation instead, so it is exact too.
+- **A fast block and an exact block.** On the CPU a block is first computed
+  without the masks of the zero-mass conventions; a block whose values are not
+  all finite (a zero probability, a ``-inf`` entry, a support mismatch, or bad
+  input) is recomputed with the exact formulas, which mirror
+  :mod:`kldiv.discrete._terms` term for term (0·log 0 = 0, +inf where q = 0 < p,
+  gradients zero where the value is pinned). On other devices every block takes
+  the exact formulas, so nothing waits for the device.
+
+Validation costs the reductions the checks need, computed from the block while
+it is in cache, and **one** host–device synchronisation per call (none with
+``validate=False``). When a check fails, :func:`compute` returns None and the
+generic path runs: it raises the reference's error, word for word.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import torch
+
+from kldiv._array_api import array_namespace
+from kldiv._special import log_softmax
+from kldiv._validation import (
+    check_beta,
+    check_temperature,
+    log_of_base,
+    resolve_validate,
+    sum_tolerance,
+)
+from kldiv.discrete import _terms
+from kldiv.errors import KLDivError
+
+Tensor = torch.Tensor
+
+CHUNK_ELEMENTS = 1 << 16
+"""Elements per block: a few of these fit in a core's L2 cache (measured fastest at 2^16–2^17)."""
+
+AUTOGRAD_ELEMENTS = 1 << 14
+"""Up to this many elements per input, gradients come from autograd over the fast formulas."""
+
+_FLOATING = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
+_PLAIN_TENSORS = (torch.Tensor, torch.nn.Parameter)
+MEASURES = ("kl", "js", "entropy", "cross_entropy", "generalized_kl")
+_INF = math.inf
+
+
+@dataclass(frozen=True)
+class Spec:
+    """What to compute: the measure, its input form and the checked options.
+
+    Attributes:
+        measure: ``"kl"``, ``"js"``, ``"entropy"``, ``"cross_entropy"`` or ``"generalized_kl"``.
+        form: ``"probs"``, ``"log_probs"`` or ``"logits"``.
+        scale: ``1 / temperature`` for logits, else 1.
+        beta: the Jensen–Shannon mixture weight.
+        validate: whether the value checks run.
+        tolerance: how far a row sum may be from 1.
+        exact_only: take the exact block formulas only (devices other than the CPU).
+    """
+
+    measure: str
+    form: str
+    scale: float
+    beta: float
+    validate: bool
+    tolerance: float
+    exact_only: bool
+
+
+# --- Which inputs this path takes ---------------------------------------------------------------
+
+
+def _functorch_active() -> bool:
+    active = getattr(torch._C, "_are_functorch_transforms_active", None)
+    return bool(active()) if active is not None else False
+
+
+def _accepted_tensors(arrays: Sequence[object], axis: object) -> bool:
+    first = arrays[0]
+    if not all(type(a) in _PLAIN_TENSORS for a in arrays):
+        return False
+    shape, dtype, device = first.shape, first.dtype, first.device
+    if dtype not in _FLOATING or first.ndim == 0 or first.numel() == 0:
+        return False
+    if any(a.shape != shape or a.dtype != dtype or a.device != device for a in arrays[1:]):
+        return False
+    if type(axis) is not int or axis not in (-1, first.ndim - 1):
+        return False
+    return not (torch.compiler.is_compiling() or _functorch_active())
+
+
+def _spec(
+    measure: str,
+    form: str,
+    arrays: Sequence[Tensor],
+    validate: bool | None,
+    temperature: object,
+    beta: object,
+) -> Spec | None:
+    """The checked options, or None when one is invalid (the generic path then raises)."""
+    try:
+        do_validate = resolve_validate(validate)
+        return _cached_spec(
+            measure,
+            form,
+            temperature if form == "logits" else 1.0,
+            beta if measure == "js" else 0.5,
+            do_validate,
+            arrays[0].dtype,
+            arrays[0].device.type,
+        )
+    except (KLDivError, TypeError):  # TypeError: an unhashable option
+        return None
+
+
+@functools.lru_cache(maxsize=256)
+def _cached_spec(
+    measure: str,
+    form: str,
+    temperature: object,
+    beta: object,
+    validate: bool,
+    dtype: torch.dtype,
+    device_type: str,
+) -> Spec:
+    return Spec(
+        measure=measure,
+        form=form,
+        scale=1.0 / check_temperature(temperature),
+        beta=check_beta(beta),
+        validate=validate,
+        tolerance=sum_tolerance(dtype, torch) if validate else 0.0,
+        exact_only=device_type != "cpu",
+    )
+
+
+def compute(
+    measure: str,
+    form: str,
+    arrays: Sequence[object],
+    *,
+    axis: object,
+    base: object,
+    validate: bool | None,
+    temperature: object = 1.0,
+    beta: object = 0.5,
+) -> Tensor | None:
+    """The measure from the native kernels, or None where the generic path must run.
+
+    None is returned for inputs this path does not take (other types, shapes
+    that differ, another axis, traced tensors, invalid options) and for inputs
+    that fail a value check: the generic path then raises its error.
+    """
+    if (measure == "generalized_kl" and form != "probs") or not _accepted_tensors(arrays, axis):
+        return None
+    try:
+        log_base = log_of_base(base)
+    except KLDivError:
+        return None
+    spec = _spec(measure, form, arrays, validate, temperature, beta)
+    if spec is None:
+        return None
+    small = _through_autograd(spec, arrays)
+    if small is not None:
+        values, invalid = small
+    elif torch.is_grad_enabled() and any(t.requires_grad for t in arrays):
+        outcome: list = []
+        values = _RowMeasure.apply(spec, outcome, *arrays)
+        invalid = outcome[0]
+    else:
+        values, _, invalid = run(spec, arrays, (False,) * len(arrays))
+    if invalid is not None and bool(invalid):
+        return None
+    if arrays[0].ndim != 2:
+        values = values.reshape(arrays[0].shape[:-1])
+    return values if log_base is None else values / log_base
+
+
+# --- Small inputs: the fast formulas recorded by autograd ----------------------------------------
+
+
+def _through_autograd(spec: Spec, arrays: Sequence[Tensor]) -> tuple[Tensor, Tensor | None] | None:
+    """Small log-space inputs that need a gradient: autograd over the fast formulas, or None.
+
+    Below ``AUTOGRAD_ELEMENTS`` a call costs its number of operations, not its
+    passes over memory, and autograd's own nodes are cheaper than a Python
+    ``autograd.Function``. Where the fast values are all finite there is no
+    ``-inf`` to mask, so autograd's gradients of the fast formulas are the exact
+    ones; otherwise (None) the exact blocks of :class:`_RowMeasure` run.
+    """
+    if (
+        spec.form == "probs"
+        or spec.exact_only
+        or arrays[0].numel() > AUTOGRAD_ELEMENTS
+        or not torch.is_grad_enabled()
+        or not any(t.requires_grad for t in arrays)
+    ):
+        return None
+    width = arrays[0].shape[-1]
+    flat = [t if t.ndim == 2 else t.reshape(-1, width) for t in arrays]
+    if flat[0].dtype not in (torch.float32, torch.float64):
+        flat = [t.float() for t in flat]
+    logs = [_log_softmax(z, spec.scale) for z in flat] if spec.form == "logits" else flat
+    a, b = logs[0], logs[1] if len(logs) > 1 else None
+    if spec.measure == "kl":  # one fused ATen node each way: exp(a) (a - b)
+        values, p, q = (
+            torch.nn.functional.kl_div(b, a, reduction="none", log_target=True).sum(-1),
+            None,
+            None,
+        )
+    else:
+        extra = (spec.beta,) if spec.measure == "js" else ()
+        values, _, p, q = _LOG_KERNELS[spec.measure](a, b, False, False, False, *extra)
+    if not _all_finite(spec, values):
+        return None
+    if not spec.validate or spec.form == "logits":  # finite values: the logits were valid
+        return values, None
+    with torch.no_grad():
+        off = _row_sum_off((p if p is not None else torch.exp(a)).sum(-1), spec.tolerance)
+        if b is not None:
+            total_q = q.sum(-1) if q is not None else torch.logsumexp(b, -1).exp_()
+            off |= _row_sum_off(total_q, spec.tolerance)
+    return values, off.any()
+
+
+# --- The autograd node: gradients computed in forward, scaled in backward -----------------------
+
+
+class _RowMeasure(torch.autograd.Function):
+    """Values per row; their gradients are computed with them and scaled in backward.
+
+    ``outcome`` receives the validation flag (a 0-d tensor, or None when the
+    values themselves prove the inputs valid): a side channel, so that the node
+    has one differentiable output and nothing else to track.
+    """
+
+    @staticmethod
+    def forward(ctx, spec: Spec, outcome: list, *tensors: Tensor):
+        values, gradients, invalid = run(spec, tensors, ctx.needs_input_grad[2:])
+        outcome.append(invalid)
+        ctx.spec, ctx.gradients, ctx.inputs = spec, gradients, tensors
+        return values
+
+    @staticmethod
+    def backward(ctx, grad_values: Tensor):
+        if torch.is_grad_enabled():  # create_graph=True: differentiate the reference instead
+            return (None, None, *_reference_gradients(ctx.spec, ctx.inputs, grad_values))
+        upstream = grad_values.unsqueeze(-1)
+        grads: list[Tensor | None] = [None, None]
+        for gradient, tensor in zip(ctx.gradients, ctx.inputs, strict=True):
+            if gradient is not None:
+                scaled = gradient * (
+                    upstream if upstream.dtype == gradient.dtype else upstream.to(gradient.dtype)
+                )
+                gradient = scaled if tensor.ndim == 2 else scaled.reshape(tensor.shape)
+            grads.append(gradient)
+        return tuple(grads)
+
+
+def _reference_gradients(
+    spec: Spec, tensors: Sequence[Tensor], grad_values: Tensor
+) -> list[Tensor | None]:
+    """Gradients of the generic implementation, with a graph (for higher derivatives)."""
+    with torch.enable_grad():
+        values = reference_nats(spec, tensors)
+        wanted = [t for t in tensors if t.requires_grad]
+        found = iter(
+            torch.autograd.grad(
+                values, wanted, grad_values.reshape(values.shape), create_graph=True
+            )
+        )
+    return [next(found) if t.requires_grad else None for t in tensors]
+
+
+def reference_nats(spec: Spec, tensors: Sequence[Tensor]) -> Tensor:
+    """The generic implementation's values in nats, ``[...]``, on the tensors as they are."""
+    xp = array_namespace(tensors[0])
+    arrays = [t if t.dtype in (torch.float32, torch.float64) else t.float() for t in tensors]
+    if spec.form == "logits":
+        arrays = [
+            log_softmax(a if spec.scale == 1.0 else a * spec.scale, -1, xp=xp) for a in arrays
+        ]
+    terms_fn = _REFERENCE_TERMS[(spec.measure, "probs" if spec.form == "probs" else "log")]
+    options = {"beta": spec.beta} if spec.measure == "js" else {}
+    return xp.sum(terms_fn(*arrays, xp=xp, **options), axis=-1)
+
+
+_REFERENCE_TERMS = {
+    ("kl", "probs"): _terms.kl_terms_from_probs,
+    ("kl", "log"): _terms.kl_terms_from_log_probs,
+    ("js", "probs"): _terms.js_terms_from_probs,
+    ("js", "log"): _terms.js_terms_from_log_probs,
+    ("entropy", "probs"): _terms.entropy_terms_from_probs,
+    ("entropy", "log"): _terms.entropy_terms_from_log_probs,
+    ("cross_entropy", "probs"): _terms.cross_entropy_terms_from_probs,
+    ("cross_entropy", "log"): _terms.cross_entropy_terms_from_log_probs,
+    ("generalized_kl", "probs"): _terms.generalized_kl_terms,
+}
+
+
+# --- The chunk loop -----------------------------------------------------------------------------
+
+
+def run(
+    spec: Spec, tensors: Sequence[Tensor], needs: Sequence[bool]
+) -> tuple[Tensor, list[Tensor | None], Tensor]:
+    """Values (nats) per row, gradients of their sum, and whether a check failed.
+
+    Args:
+        spec: what to compute.
+        tensors: the inputs, ``[..., V]``, one shape and dtype.
+        needs: which inputs need a gradient.
+
+    Returns:
+        ``(values [rows], gradients, invalid)``: the gradients ``[rows, V]`` in
+        the inputs' dtype (None where not needed), and a 0-d boolean tensor that
+        is True when validation found a problem (None when nothing can have
+        failed: unvalidated, or values that prove the inputs valid).
+    """
+    width = tensors[0].shape[-1]
+    flat = tensors if tensors[0].ndim == 2 else [t.reshape(-1, width) for t in tensors]
+    rows = flat[0].shape[0]
+    dtype = flat[0].dtype
+    compute_dtype = dtype if dtype in (torch.float32, torch.float64) else torch.float32
+    step = max(1, CHUNK_ELEMENTS // width)
+    block = _BLOCKS[(spec.measure, spec.form)]
+    if rows <= step:  # one block: no copies into preallocated outputs
+        chunk = flat if compute_dtype == dtype else [f.to(compute_dtype) for f in flat]
+        values, grads, off = block(spec, chunk, needs)
+        if compute_dtype != dtype:
+            grads = [None if g is None else g.to(dtype) for g in grads]
+        return values, grads, _any_off(spec, off)
+    device = flat[0].device
+    values = torch.empty(rows, dtype=compute_dtype, device=device)
+    gradients = [torch.empty_like(f) if need else None for f, need in zip(flat, needs, strict=True)]
+    invalid = None
+    for start in range(0, rows, step):
+        stop = min(start + step, rows)
+        chunk = [f[start:stop].to(compute_dtype) for f in flat]
+        chunk_values, chunk_grads, off = block(spec, chunk, needs)
+        values[start:stop] = chunk_values
+        for gradient, chunk_grad in zip(gradients, chunk_grads, strict=True):
+            if gradient is not None:
+                gradient[start:stop] = chunk_grad
+        if spec.validate and off is not None:
+            invalid = off.any() if invalid is None else invalid | off.any()
+    return values, gradients, invalid
+
+
+def _any_off(spec: Spec, off: Tensor | None) -> Tensor | None:
+    """A 0-d flag: some row failed a check; None when nothing can have failed."""
+    return off.any() if spec.validate and off is not None else None
+
+
+def _row_sum_off(totals: Tensor, tolerance: float) -> Tensor:
+    """Rows whose sum is not within ``tolerance`` of 1 (NaN and inf sums included)."""
+    return ~((totals - 1.0).abs_() <= tolerance)
+
+
+def _all_finite(spec: Spec, values: Tensor) -> bool:
+    """Whether the fast formulas' values may stand (CPU only: reading them costs no sync)."""
+    # One reduction: the sum of the values is finite iff they all are (or it overflows, which
+    # only sends the block to the exact formulas).
+    return not spec.exact_only and math.isfinite(float(values.detach().sum()))
+
+
+# --- Log space: a = log p, b = log q, as given or from logits ------------------------------------
+#
+# Each kernel returns (values, [gradient w.r.t. a, gradient w.r.t. b], p, q or None). The fast
+# variants assume every entry finite; the exact ones follow kldiv.discrete._terms term by term.
+
+
+def _kl_log(a: Tensor, b: Tensor, need_a: bool, need_b: bool, exact: bool):
+    p = torch.exp(a)
+    if not exact:
+        diff = a - b
+        values = torch.linalg.vecdot(p, diff)
+        g_a = diff.add_(1.0).mul_(p) if need_a else None
+        return values, [g_a, p.neg() if need_b else None], p, None
+    a_none, b_none = a == -_INF, b == -_INF
+    pinned = b_none & ~a_none
+    diff = torch.where(a_none, 0.0, a) - torch.where(b_none, 0.0, b)
+    values = (p * diff).masked_fill_(pinned, _INF).sum(-1)
+    g_a = diff.add_(1.0).mul_(p).masked_fill_(pinned, 0.0) if need_a else None
+    g_b = p.neg().masked_fill_(b_none, 0.0) if need_b else None
+    return values, [g_a, g_b], p, None
+
+
+def _cross_entropy_log(a: Tensor, b: Tensor, need_a: bool, need_b: bool, exact: bool):
+    p = torch.exp(a)
+    if not exact:
+        terms = p * b
+        g_a = terms.neg() if need_a else None
+        return terms.sum(-1).neg_(), [g_a, p.neg() if need_b else None], p, None
+    b_none = b == -_INF
+    pinned = b_none & (a != -_INF)
+    terms = (p * torch.where(b_none, 0.0, b)).neg_()
+    g_a = terms.masked_fill(pinned, 0.0) if need_a else None
+    g_b = p.neg().masked_fill_(b_none, 0.0) if need_b else None
+    return terms.masked_fill_(pinned, _INF).sum(-1), [g_a, g_b], p, None
+
+
+def _entropy_log(a: Tensor, b: None, need_a: bool, need_b: bool, exact: bool):
+    p = torch.exp(a)
+    safe = torch.where(a == -_INF, 0.0, a) if exact else a
+    values = torch.linalg.vecdot(p, safe).neg_()
+    g_a = (safe + 1.0).mul_(p).neg_() if need_a else None
+    return values, [g_a, None], p, None
+
+
+def _js_log(
+    a: Tensor, b: Tensor, need_a: bool, need_b: bool, exact: bool, beta: float
+) -> tuple[Tensor, list, Tensor, Tensor]:
+    """JS_β with ``log m = logaddexp(a + log β, b + log(1-β))``; gradients β p (a - log m), …."""
+    if beta in (0.0, 1.0):
+        values = torch.zeros(a.shape[:-1], dtype=a.dtype, device=a.device)
+        grads = [torch.zeros_like(x) if need else None for x, need in ((a, need_a), (b, need_b))]
+        return values, grads, torch.exp(a), torch.exp(b)
+    if exact:
+        neither = (a == -_INF) & (b == -_INF)
+        a, b = torch.where(neither, 0.0, a), torch.where(neither, 0.0, b)
+    log_m = torch.logaddexp(a + math.log(beta), b + math.log1p(-beta))
+    p, q = torch.exp(a), torch.exp(b)
+    a_part, b_part = a - log_m, b - log_m
+    if exact:
+        p.masked_fill_(neither, 0.0)
+        q.masked_fill_(neither, 0.0)
+        a_part.masked_fill_(p == 0, 0.0)
+        b_part.masked_fill_(q == 0, 0.0)
+    values = torch.linalg.vecdot(p, a_part).mul_(beta)
+    values.add_(torch.linalg.vecdot(q, b_part), alpha=1.0 - beta)
+    g_a = a_part.mul_(p).mul_(beta) if need_a else None
+    g_b = b_part.mul_(q).mul_(1.0 - beta) if need_b else None
+    return values, [g_a, g_b], p, q
+
+
+_LOG_KERNELS: dict[str, Callable] = {
+    "kl": _kl_log,
+    "cross_entropy": _cross_entropy_log,
+    "entropy": _entropy_log,
+    "js": _js_log,
+}
+
+
+def _log_space(spec: Spec, a: Tensor, b: Tensor | None, need_a: bool, need_b: bool):
+    """The kernel of ``spec.measure``: fast where its values come out finite, else exact.
+
+    Returns:
+        ``(values, [g_a, g_b], p, q or None, exact)``.
+    """
+    kernel = _LOG_KERNELS[spec.measure]
+    extra = (spec.beta,) if spec.measure == "js" else ()
+    if not spec.exact_only:
+        result = kernel(a, b, need_a, need_b, False, *extra)
+        if _all_finite(spec, result[0]):
+            return (*result, False)
+    return (*kernel(a, b, need_a, need_b, True, *extra), True)
+
+
+def _pair(chunk: list[Tensor], needs: Sequence[bool]) -> tuple[Tensor, Tensor | None, bool, bool]:
+    two = len(chunk) > 1
+    return chunk[0], chunk[1] if two else None, needs[0], two and needs[1]
+
+
+def _log_probs_block(spec: Spec, chunk: list[Tensor], needs: Sequence[bool]):
+    a, b, need_a, need_b = _pair(chunk, needs)
+    values, grads, p, q, exact = _log_space(spec, a, b, need_a, need_b)
+    if not spec.validate:
+        return values, grads[: len(chunk)], None
+    off = _row_sum_off(p.sum(-1), spec.tolerance)
+    if b is not None:
+        total_q = q.sum(-1) if q is not None else torch.logsumexp(b, -1).exp_()
+        off |= _row_sum_off(total_q, spec.tolerance)
+    if exact:
+        off |= torch.isnan(values)
+    return values, grads[: len(chunk)], off
+
+
+def _softmax_backward(g_a: Tensor, p: Tensor, scale: float) -> Tensor:
+    """``(g_a - p Σ g_a) · scale``: the gradient w.r.t. ``z`` of ``a = log_softmax(z·scale)``."""
+    gradient = g_a.addcmul_(p, g_a.sum(-1, keepdim=True), value=-1.0)
+    return gradient.mul_(scale) if scale != 1.0 else gradient
+
+
+def _log_softmax(z: Tensor, scale: float) -> Tensor:
+    return torch.log_softmax(z if scale == 1.0 else z * scale, dim=-1)
+
+
+def _kl_logits_fast(spec: Spec, zp: Tensor, zq: Tensor, need_p: bool, need_q: bool):
+    """Forward KL from logits with ∂/∂z_p = p (a - b - D)/T and ∂/∂z_q = (q - p)/T, or None."""
+    a, b = _log_softmax(zp, spec.scale), _log_softmax(zq, spec.scale)
+    p = torch.exp(a)
+    diff = a - b
+    values = torch.linalg.vecdot(p, diff)
+    if not _all_finite(spec, values):
+        return None
+    g_p = g_q = None
+    if need_p:
+        g_p = diff.sub_(values.unsqueeze(-1)).mul_(p)
+        g_p = g_p.mul_(spec.scale) if spec.scale != 1.0 else g_p
+    if need_q:
+        g_q = torch.exp(b).sub_(p)
+        g_q = g_q.mul_(spec.scale) if spec.scale != 1.0 else g_q
+    return values, [g_p, g_q], None
+
+
+def _logits_block(spec: Spec, chunk: list[Tensor], needs: Sequence[bool]):
+    if spec.measure == "kl" and not spec.exact_only:
+        result = _kl_logits_fast(spec, chunk[0], chunk[1], *needs)
+        if result is not None:
+            return result
+    logs = [_log_softmax(z, spec.scale) for z in chunk]
+    a, b, need_a, need_b = _pair(logs, needs)
+    values, grads, p, q, exact = _log_space(spec, a, b, need_a, need_b)
+    out: list[Tensor | None] = [None] * len(chunk)
+    if need_a:
+        out[0] = _softmax_backward(grads[0], p, spec.scale)
+    if need_b:
+        out[1] = _softmax_backward(grads[1], q if q is not None else torch.exp(b), spec.scale)
+    # Bad logits (NaN, +inf, a row without a finite entry) make NaN values, never finite ones.
+    return values, out, torch.isnan(values) if exact and spec.validate else None
+
+
+# --- Probability space ---------------------------------------------------------------------------
+
+
+def _log_or_zero(x: Tensor) -> tuple[Tensor, Tensor]:
+    """``log x`` with 0 where ``x = 0`` (the reference's safe log), and the zero mask."""
+    zero = x == 0
+    return torch.log(torch.where(zero, 1.0, x)), zero
+
+
+def _minus_ratio(p: Tensor, q: Tensor, q_zero: Tensor) -> Tensor:
+    """``-p / q``, 0 where ``q = 0``: the gradient of ``-p log q`` w.r.t. ``q``."""
+    return (p / torch.where(q_zero, 1.0, q)).neg_().masked_fill_(q_zero, 0.0)
+
+
+def _kl_probs(p: Tensor, q: Tensor, need_p: bool, need_q: bool, exact: bool):
+    if not exact:  # xlogy: 0 where p = 0; p / q is +inf where q = 0 < p (an exact block follows)
+        return torch.xlogy(p, p / q).sum(-1), [None, None]
+    log_p, p_zero = _log_or_zero(p)
+    log_q, q_zero = _log_or_zero(q)
+    pinned = q_zero & ~p_zero
+    log_ratio = log_p - log_q
+    values = (p * log_ratio).masked_fill_(pinned, _INF).sum(-1)
+    g_p = log_ratio.add_((~p_zero).to(p.dtype)).masked_fill_(pinned, 0.0) if need_p else None
+    return values, [g_p, _minus_ratio(p, q, q_zero) if need_q else None]
+
+
+def _cross_entropy_probs(p: Tensor, q: Tensor, need_p: bool, need_q: bool, exact: bool):
+    if not exact:
+        return torch.linalg.vecdot(p, torch.log(q)).neg_(), [None, None]
+    log_q, q_zero = _log_or_zero(q)
+    pinned = q_zero & (p != 0)
+    values = (p * log_q).neg_().masked_fill_(pinned, _INF).sum(-1)
+    g_p = log_q.neg_().masked_fill_(pinned, 0.0) if need_p else None
+    return values, [g_p, _minus_ratio(p, q, q_zero) if need_q else None]
+
+
+def _entropy_probs(p: Tensor, q: None, need_p: bool, need_q: bool, exact: bool):
+    if not exact:
+        return torch.xlogy(p, p).sum(-1).neg_(), [None, None]
+    log_p, p_zero = _log_or_zero(p)
+    values = torch.linalg.vecdot(p, log_p).neg_()
+    g_p = log_p.add_((~p_zero).to(p.dtype)).neg_() if need_p else None
+    return values, [g_p, None]
+
+
+def _generalized_kl_probs(p: Tensor, q: Tensor, need_p: bool, need_q: bool, exact: bool):
+    values, (g_p, g_q) = _kl_probs(p, q, need_p, need_q, exact=True)
+    values = values + (q.sum(-1) - p.sum(-1))
+    return values, [None if g_p is None else g_p.sub_(1.0), None if g_q is None else g_q.add_(1.0)]
+
+
+def _log_of_probs(p: Tensor) -> Tensor:
+    """``log p`` with ``-inf`` where ``p = 0`` (and a zero gradient there)."""
+    log_p, zero = _log_or_zero(p)
+    return log_p.masked_fill_(zero, -_INF)
+
+
+def _js_probs(spec: Spec, p: Tensor, q: Tensor, need_p: bool, need_q: bool):
+    """JS from probabilities through log space; ∂/∂p = ∂/∂(log p) / p, 0 where p = 0."""
+    values, grads, _, _, exact = _log_space(
+        spec, _log_of_probs(p), _log_of_probs(q), need_p, need_q
+    )
+    out = [
+        None if g is None else g.div_(torch.where(x == 0, 1.0, x)).masked_fill_(x == 0, 0.0)
+        for g, x in zip(grads, (p, q), strict=True)
+    ]
+    return values, out, exact
+
+
+_PROBS_KERNELS: dict[str, Callable] = {
+    "kl": _kl_probs,
+    "cross_entropy": _cross_entropy_probs,
+    "entropy": _entropy_probs,
+    "generalized_kl": _generalized_kl_probs,
+}
+
+
+def _probs_values(spec: Spec, chunk: list[Tensor], needs: Sequence[bool]):
+    p, q, need_p, need_q = _pair(chunk, needs)
+    if spec.measure == "js":
+        return _js_probs(spec, p, q, need_p, need_q)
+    kernel = _PROBS_KERNELS[spec.measure]
+    if not (spec.exact_only or need_p or need_q or spec.measure == "generalized_kl"):
+        values, grads = kernel(p, q, False, False, False)
+        if _all_finite(spec, values):
+            return values, grads, False
+    values, grads = kernel(p, q, need_p, need_q, True)
+    return values, grads, True
+
+
+def _probs_block(spec: Spec, chunk: list[Tensor], needs: Sequence[bool]):
+    values, grads, exact = _probs_values(spec, chunk, needs)
+    grads = grads[: len(chunk)]
+    if not spec.validate:
+        return values, grads, None
+    # Entries: finite and >= 0 (a NaN fails >= 0); rows: summing to 1 (measures, finite).
+    off = torch.stack([x.amin() for x in chunk]).amin().ge(0).logical_not_()
+    for x in chunk:
+        totals = x.sum(-1)
+        if spec.measure == "generalized_kl":
+            off = off | ~torch.isfinite(totals)
+        else:
+            off = off | _row_sum_off(totals, spec.tolerance)
+    if exact:
+        off = off | torch.isnan(values)
+    return values, grads, off
+
+
+_BLOCKS: dict[tuple[str, str], Callable] = {
+    **{(m, "probs"): _probs_block for m in MEASURES},
+    **{(m, "log_probs"): _log_probs_block for m in ("kl", "js", "entropy", "cross_entropy")},
+    **{(m, "logits"): _logits_block for m in ("kl", "js", "entropy", "cross_entropy")},
+}

@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from kldiv._validation import check_nonnegative
+from kldiv.discrete import _native
 from kldiv.discrete._common import prepare, reduce_terms
-from kldiv.discrete._native import native_result
 from kldiv.discrete._terms import generalized_kl_terms
 
 __all__ = ["generalized_kl"]
@@ -53,7 +53,7 @@ def generalized_kl(
         >>> float(kldiv.generalized_kl([2.0, 0.0], [1.0, 3.0]))
         3.3862944
     """
-    native = native_result(
+    native = _native.native_result(
         "generalized_kl", "probs", (p, q), axis=axis, base=base, validate=validate
     )
     if native is not None:

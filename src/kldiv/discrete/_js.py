@@ -5,13 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 from kldiv._validation import check_beta, check_temperature
+from kldiv.discrete import _native
 from kldiv.discrete._common import prepare, reduce_terms
 from kldiv.discrete._kl import (
     check_log_probability_pair,
     check_probability_pair,
     checked_log_softmax,
 )
-from kldiv.discrete._native import native_result
 from kldiv.discrete._terms import js_terms_from_log_probs, js_terms_from_probs
 
 __all__ = ["js_from_log_probs", "js_from_logits", "js_from_probs"]
@@ -65,7 +65,7 @@ def js_from_probs(
         Lin, J. (1991). Divergence measures based on the Shannon entropy.
         IEEE Transactions on Information Theory 37(1), 145–151.
     """
-    native = native_result(
+    native = _native.native_result(
         "js", "probs", (p, q), axis=axis, base=base, validate=validate, beta=beta
     )
     if native is not None:
@@ -114,7 +114,7 @@ def js_from_log_probs(
         >>> float(kldiv.js_from_log_probs(np.log([0.4, 0.6]), np.log([0.5, 0.5])))
         0.0050594
     """
-    native = native_result(
+    native = _native.native_result(
         "js", "log_probs", (log_p, log_q), axis=axis, base=base, validate=validate, beta=beta
     )
     if native is not None:
@@ -164,7 +164,7 @@ def js_from_logits(
         >>> float(kldiv.js_from_logits(np.log([0.4, 0.6]), [0.0, 0.0]))
         0.0050594
     """
-    native = native_result(
+    native = _native.native_result(
         "js",
         "logits",
         (p_logits, q_logits),
