@@ -497,11 +497,21 @@ def _log_probs_block(spec: Spec, chunk: list[Tensor], needs: Sequence[bool]):
         return values, grads[: len(chunk)], None
     off = _row_sum_off(p.sum(-1), spec.tolerance)
     if b is not None:
-        total_q = q.sum(-1) if q is not None else torch.logsumexp(b, -1).exp_()
+        total_q = q.sum(-1) if q is not None else _sum_of_exp(b)
         off |= _row_sum_off(total_q, spec.tolerance)
     if exact:
         off |= torch.isnan(values)
     return values, grads[: len(chunk)], off
+
+
+def _sum_of_exp(b: Tensor) -> Tensor:
+    r"""Row sums :math:`\sum_i e^{b_i}` as :math:`\exp(\max b - \max \operatorname{lsm}(b))`.
+
+    ``log_softmax`` fuses its exponentials into the reduction (about 0.6 ns per
+    entry here, against 1.1 for ``exp`` and a sum); at the row maximum it equals
+    ``-log Σ e^(b - max b)``. NaN, +inf and rows without mass give NaN.
+    """
+    return (b.amax(-1) - torch.log_softmax(b, -1).amax(-1)).exp_()
 
 
 def _softmax_backward(g_a: Tensor, p: Tensor, scale: float) -> Tensor:
@@ -516,8 +526,9 @@ def _log_softmax(z: Tensor, scale: float) -> Tensor:
 
 def _kl_logits_fast(spec: Spec, zp: Tensor, zq: Tensor, need_p: bool, need_q: bool):
     """Forward KL from logits with ∂/∂z_p = p (a - b - D)/T and ∂/∂z_q = (q - p)/T, or None."""
-    a, b = _log_softmax(zp, spec.scale), _log_softmax(zq, spec.scale)
-    p = torch.exp(a)
+    zp, zq = (zp, zq) if spec.scale == 1.0 else (zp * spec.scale, zq * spec.scale)
+    a, b = torch.log_softmax(zp, -1), torch.log_softmax(zq, -1)
+    p = torch.softmax(zp, -1)  # fused: cheaper than exp(a), equal to rounding
     diff = a - b
     values = torch.linalg.vecdot(p, diff)
     if not _all_finite(spec, values):
@@ -527,7 +538,7 @@ def _kl_logits_fast(spec: Spec, zp: Tensor, zq: Tensor, need_p: bool, need_q: bo
         g_p = diff.sub_(values.unsqueeze(-1)).mul_(p)
         g_p = g_p.mul_(spec.scale) if spec.scale != 1.0 else g_p
     if need_q:
-        g_q = torch.exp(b).sub_(p)
+        g_q = torch.softmax(zq, -1).sub_(p)
         g_q = g_q.mul_(spec.scale) if spec.scale != 1.0 else g_q
     return values, [g_p, g_q], None
 
@@ -564,8 +575,9 @@ def _minus_ratio(p: Tensor, q: Tensor, q_zero: Tensor) -> Tensor:
 
 
 def _kl_probs(p: Tensor, q: Tensor, need_p: bool, need_q: bool, exact: bool):
-    if not exact:  # xlogy: 0 where p = 0; p / q is +inf where q = 0 < p (an exact block follows)
-        return torch.xlogy(p, p / q).sum(-1), [None, None]
+    if not exact:  # log(p / q), 1 where p = 0; +inf where q = 0 < p (an exact block follows)
+        ratio = torch.div(p, q).masked_fill_(p == 0, 1.0).log_()
+        return torch.linalg.vecdot(p, ratio), [None, None]
     log_p, p_zero = _log_or_zero(p)
     log_q, q_zero = _log_or_zero(q)
     pinned = q_zero & ~p_zero
@@ -587,7 +599,7 @@ def _cross_entropy_probs(p: Tensor, q: Tensor, need_p: bool, need_q: bool, exact
 
 def _entropy_probs(p: Tensor, q: None, need_p: bool, need_q: bool, exact: bool):
     if not exact:
-        return torch.xlogy(p, p).sum(-1).neg_(), [None, None]
+        return torch.linalg.vecdot(p, p.masked_fill(p == 0, 1.0).log_()).neg_(), [None, None]
     log_p, p_zero = _log_or_zero(p)
     values = torch.linalg.vecdot(p, log_p).neg_()
     g_p = log_p.add_((~p_zero).to(p.dtype)).neg_() if need_p else None
@@ -645,7 +657,16 @@ def _probs_block(spec: Spec, chunk: list[Tensor], needs: Sequence[bool]):
     if not spec.validate:
         return values, grads, None
     # Entries: finite and >= 0 (a NaN fails >= 0); rows: summing to 1 (measures, finite).
-    off = torch.stack([x.amin() for x in chunk]).amin().ge(0).logical_not_()
+    # A negative entry that the formulas turn into NaN needs no minimum: log(p / q) of a
+    # negative p (KL), log p of a negative p (entropy), p log q of a negative q (cross-entropy).
+    if exact or spec.measure not in _NEGATIVE_SHOWS_AS_NAN:
+        checked = chunk
+    else:
+        checked = [chunk[i] for i in _NEGATIVE_SHOWS_AS_NAN[spec.measure]]
+    if checked:
+        off = torch.stack([x.amin() for x in checked]).amin().ge(0).logical_not_()
+    else:
+        off = torch.zeros((), dtype=torch.bool, device=values.device)
     for x in chunk:
         totals = x.sum(-1)
         if spec.measure == "generalized_kl":
@@ -656,6 +677,9 @@ def _probs_block(spec: Spec, chunk: list[Tensor], needs: Sequence[bool]):
         off = off | torch.isnan(values)
     return values, grads, off
 
+
+_NEGATIVE_SHOWS_AS_NAN = {"kl": (1,), "cross_entropy": (0,), "entropy": ()}
+"""Per measure, the inputs whose negative entries the fast formulas may hide (by index)."""
 
 _BLOCKS: dict[tuple[str, str], Callable] = {
     **{(m, "probs"): _probs_block for m in MEASURES},
