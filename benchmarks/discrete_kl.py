@@ -3,8 +3,9 @@
 Run from the repository root, with the project's environment::
 
     python benchmarks/discrete_kl.py              # full run, (16384, 8192) float32, a few minutes
-    python benchmarks/discrete_kl.py --quick      # smoke run on (2048, 8192)
+    python benchmarks/discrete_kl.py --quick      # smoke run: probabilities on (2048, 8192)
     python benchmarks/discrete_kl.py --rows 8192 --cols 4096 --repeats 7 --no-memory
+    python benchmarks/discrete_kl.py --tables log --repeats 7   # only the log-space table
 
 Two Markdown tables are printed to stdout:
 
@@ -20,16 +21,22 @@ Two Markdown tables are printed to stdout:
    child process per method (``--child METHOD``): the child builds the inputs,
    resets its high-water mark (``echo 5 > /proc/self/clear_refs``), runs the
    method once and reports ``VmHWM - VmRSS`` before the call, in MiB.
-2. Log-probabilities and logits (informational): ``kldiv.kl_from_log_probs`` and
-   ``kldiv.kl_from_logits`` on NumPy and torch against
-   ``F.kl_div(log_q, log_p, log_target=True, reduction="sum")``, on a quarter of
-   the rows.
+2. Log-probabilities and logits: ``kldiv.kl_from_log_probs`` and
+   ``kldiv.kl_from_logits`` on NumPy (validated and not) and on torch, against
+   the naive NumPy lines they replace (``np.sum(np.exp(lp) * (lp - lq))``, and
+   for logits a NumPy log-softmax ``z - (max + log Σ exp(z - max))`` of both
+   first) and against ``F.kl_div(log_q, log_p, log_target=True, reduction="sum")``,
+   on ``--log-rows`` rows (default 4096: (4096, 8192) float32, a quarter of the
+   full run's rows), with the extra peak memory of each method measured the same
+   way.
 
 Only ratios measured within one run are meaningful; absolute times on a shared
 machine vary from run to run. The targets checked at the end are those of the
 performance issue: ``kl_from_probs`` at least 2x ``F.kl_div`` and 10x
-``rel_entr(...).sum()``, with extra memory of the order of the kernel's chunk,
-not of the input.
+``rel_entr(...).sum()``, ``kl_from_log_probs`` and ``kl_from_logits`` (validated)
+at least 2x their naive NumPy lines, validation at most 15% over
+``validate=False``, with extra memory of the order of the kernel's chunk, not
+of the input.
 """
 
 from __future__ import annotations
@@ -59,8 +66,11 @@ MIB = 1 << 20
 SEED = 20240607
 SPEEDUP_VS_TORCH = 2.0
 SPEEDUP_VS_REL_ENTR = 10.0
+SPEEDUP_VS_NAIVE_LOG = 2.0
+VALIDATION_OVERHEAD = 0.15
 MEMORY_LIMIT_MIB = 64.0
 """Extra peak memory counted as O(chunk); the kernel's scratch is a few MiB."""
+LOG_ROWS = 4096
 
 PROB_METHODS: dict[str, str] = {
     "rel_entr": "`scipy.special.rel_entr(p, q).sum()`",
@@ -75,15 +85,22 @@ PROB_METHODS: dict[str, str] = {
 
 LOG_METHODS: dict[str, str] = {
     "torch_kl_div_log": "torch `F.kl_div(log_q, log_p, log_target=True, reduction='sum')`",
-    "torch_kl_div_logits": "torch `F.kl_div` of `F.log_softmax` of both logits",
     "numpy_naive_log": "NumPy `np.sum(np.exp(log_p) * (log_p - log_q))`",
-    "kldiv_log_probs": "`kldiv.kl_from_log_probs` (NumPy)",
+    "kldiv_log_probs": "`kldiv.kl_from_log_probs` (NumPy, validated)",
     "kldiv_log_probs_novalidate": "`kldiv.kl_from_log_probs(..., validate=False)` (NumPy)",
     "kldiv_log_probs_torch": "`kldiv.kl_from_log_probs` (torch)",
-    "kldiv_logits": "`kldiv.kl_from_logits` (NumPy)",
+    "torch_kl_div_logits": "torch `F.kl_div` of `F.log_softmax` of both logits",
+    "numpy_naive_logits": "NumPy `z - (max + log Σ exp(z - max))` of both, then the same",
+    "kldiv_logits": "`kldiv.kl_from_logits` (NumPy, validated)",
+    "kldiv_logits_novalidate": "`kldiv.kl_from_logits(..., validate=False)` (NumPy)",
     "kldiv_logits_torch": "`kldiv.kl_from_logits` (torch)",
 }
 """Methods of the log-space table, key to label."""
+
+NAIVE_OF: dict[str, str] = {
+    key: "numpy_naive_logits" if "logits" in key else "numpy_naive_log" for key in LOG_METHODS
+}
+"""The naive NumPy line each log-space method is compared with."""
 
 
 @dataclass
@@ -128,16 +145,31 @@ def make_probs(rows: int, cols: int, seed: int = SEED) -> tuple[np.ndarray, np.n
 def make_logits(
     rows: int, cols: int, seed: int = SEED
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Float32 logits ``z_p, z_q`` and their log-softmax ``log_p, log_q``."""
+    """Float32 logits ``z_p, z_q`` and their log-softmax ``log_p, log_q``.
+
+    The log-softmax is computed in chunks of rows (in float64), so that a child
+    process's memory baseline is the inputs alone.
+    """
     rng = np.random.default_rng(seed + 1)
     out = []
     for _ in range(2):
-        z = rng.standard_normal((rows, cols), dtype=np.float32) * np.float32(3.0)
-        m = z.max(axis=1, keepdims=True)
-        log_z = np.log(np.exp(z - m).sum(axis=1, keepdims=True, dtype=np.float64)) + m
-        out.append((z, (z - log_z).astype(np.float32)))
+        z = rng.standard_normal((rows, cols), dtype=np.float32)
+        z *= np.float32(3.0)
+        log_p = np.empty_like(z)
+        for start in range(0, rows, 256):
+            chunk = z[start : start + 256].astype(np.float64)
+            chunk -= chunk.max(axis=1, keepdims=True)
+            chunk -= np.log(np.exp(chunk).sum(axis=1, keepdims=True))
+            log_p[start : start + 256] = chunk
+        out.append((z, log_p))
     (z_p, log_p), (z_q, log_q) = out
     return z_p, z_q, log_p, log_q
+
+
+def naive_log_softmax(z: np.ndarray) -> np.ndarray:
+    """The textbook NumPy log-softmax of the rows: ``z - (max + log Σ exp(z - max))``."""
+    m = z.max(axis=-1, keepdims=True)
+    return z - (m + np.log(np.sum(np.exp(z - m), axis=-1, keepdims=True)))
 
 
 # --------------------------------------------------------------------------- methods
@@ -189,8 +221,18 @@ def log_method(
         return lambda: float(kldiv.kl_from_log_probs(log_p, log_q).sum())
     if key == "kldiv_log_probs_novalidate":
         return lambda: float(kldiv.kl_from_log_probs(log_p, log_q, validate=False).sum())
+    if key == "numpy_naive_logits":
+
+        def naive_logits() -> float:
+            with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+                a, b = naive_log_softmax(z_p), naive_log_softmax(z_q)
+                return float(np.sum(np.exp(a) * (a - b)))
+
+        return naive_logits
     if key == "kldiv_logits":
         return lambda: float(kldiv.kl_from_logits(z_p, z_q).sum())
+    if key == "kldiv_logits_novalidate":
+        return lambda: float(kldiv.kl_from_logits(z_p, z_q, validate=False).sum())
 
     import torch
     import torch.nn.functional as F  # noqa: N812
@@ -298,7 +340,7 @@ def measure_memory(method: str, rows: int, cols: int) -> dict[str, float | bool 
 # --------------------------------------------------------------------------- report
 
 
-def settings(rows: int, cols: int, repeats: int) -> list[str]:
+def settings(rows: int, cols: int, repeats: int, log_rows: int, tables: str) -> list[str]:
     """The settings that matter for the numbers, as Markdown list items."""
     import scipy
     import torch
@@ -311,8 +353,12 @@ def settings(rows: int, cols: int, repeats: int) -> list[str]:
         f"torch threads = {torch.get_num_threads()}",
         f"- Transparent huge pages: `{thp}`",
         f"- Probability inputs: two ({rows}, {cols}) float32 arrays, "
-        f"{2 * rows * cols * 4 / 1e9:.2f} GB in total; {repeats} timed repeats "
-        "after one warm-up (rel_entr: fewer), interleaved round-robin",
+        f"{2 * rows * cols * 4 / 1e9:.2f} GB in total"
+        + ("" if tables != "log" else " (table not run)"),
+        f"- Log-space inputs: two ({log_rows}, {cols}) float32 arrays of each form"
+        + ("" if tables != "probs" else " (table not run)"),
+        f"- {repeats} timed repeats after one warm-up (rel_entr: fewer), interleaved round-robin; "
+        f"load average before the run: {' '.join(f'{x:.1f}' for x in os.getloadavg())}",
     ]
 
 
@@ -324,11 +370,19 @@ def _ratio(baseline: Timing | None, timing: Timing) -> str:
     return "—" if baseline is None else f"{baseline.median / timing.median:.2f}x"
 
 
+Baseline = str | dict[str, str]
+"""The key of a column's baseline method, or a map from each method to its own."""
+
+
+def _baseline_of(baseline: Baseline, key: str) -> str:
+    return baseline if isinstance(baseline, str) else baseline.get(key, "")
+
+
 def table(
     labels: dict[str, str],
     timings: dict[str, Timing],
     input_bytes: int,
-    baselines: list[tuple[str, str]],
+    baselines: list[tuple[str, Baseline]],
     memory: dict[str, float] | None,
 ) -> str:
     """A Markdown table of the timings (and memory, when measured)."""
@@ -343,7 +397,7 @@ def table(
             _ms(timing.median),
             _ms(timing.best),
             f"{input_bytes / timing.median / 1e9:.2f}",
-            *(_ratio(timings.get(base), timing) for _, base in baselines),
+            *(_ratio(timings.get(_baseline_of(base, key)), timing) for _, base in baselines),
         ]
         if memory is not None:
             cells.append(f"{memory[key]:,.1f}" if key in memory else "—")
@@ -378,28 +432,87 @@ def check_targets(timings: dict[str, Timing], memory: dict[str, float] | None) -
     return out
 
 
-def run(rows: int, cols: int, repeats: int, with_memory: bool) -> None:
-    """Runs both benchmarks and prints the report."""
+def check_log_targets(timings: dict[str, Timing], memory: dict[str, float] | None) -> list[str]:
+    """Whether the log-space targets are met, one Markdown list item per check."""
+    out = []
+    for key in ("kldiv_log_probs", "kldiv_logits"):
+        t, naive = timings[key], timings[NAIVE_OF[key]]
+        speedup, best = naive.median / t.median, naive.best / t.best
+        verdict = "MET" if speedup >= SPEEDUP_VS_NAIVE_LOG else "NOT MET"
+        out.append(
+            f"- {LOG_METHODS[key]} >= {SPEEDUP_VS_NAIVE_LOG:g}x {LOG_METHODS[NAIVE_OF[key]]}: "
+            f"**{verdict}** ({speedup:.2f}x on medians, {best:.2f}x on minima)"
+        )
+        unvalidated = timings[key + "_novalidate"]
+        overhead = t.median / unvalidated.median - 1.0
+        best_overhead = t.best / unvalidated.best - 1.0
+        verdict = "MET" if overhead <= VALIDATION_OVERHEAD else "NOT MET"
+        out.append(
+            f"- {LOG_METHODS[key]}: validation <= {VALIDATION_OVERHEAD:.0%} over validate=False: "
+            f"**{verdict}** ({overhead:+.0%} on medians, {best_overhead:+.0%} on minima)"
+        )
+        for variant in (key, key + "_novalidate"):
+            if memory is not None and variant in memory:
+                extra = memory[variant]
+                verdict = "MET" if extra <= MEMORY_LIMIT_MIB else "NOT MET"
+                out.append(
+                    f"- {LOG_METHODS[variant]} extra memory O(chunk), <= {MEMORY_LIMIT_MIB:g} MiB: "
+                    f"**{verdict}** ({extra:.1f} MiB)"
+                )
+    return out
+
+
+def measure_all(methods: dict[str, str], rows: int, cols: int) -> dict[str, float]:
+    """Extra peak memory of each method, each in its own child process, in MiB."""
+    memory = {}
+    for key in methods:
+        report = measure_memory(key, rows, cols)
+        memory[key] = float(report["extra_mib"])
+        if not report["hwm_reset"]:
+            print(f"(note: VmHWM could not be reset for {key}; extra memory is an upper bound)")
+    return memory
+
+
+def run_log_table(log_rows: int, cols: int, repeats: int, with_memory: bool) -> None:
+    """Times the log-space methods, measures their memory and prints the table and targets."""
     import torch
 
-    print("## Settings\n")
-    print("\n".join(settings(rows, cols, repeats)))
+    z_p, z_q, log_p, log_q = make_logits(log_rows, cols)
+    methods = {key: log_method(key, z_p, z_q, log_p, log_q) for key in LOG_METHODS}
+    log_timings = time_round_robin(methods, repeats, {})
+    input_bytes = 2 * log_p.nbytes
+    del methods, z_p, z_q, log_p, log_q
+    memory = measure_all(LOG_METHODS, log_rows, cols) if with_memory else None
+    print(f"## Log-probabilities and logits: ({log_rows}, {cols}) float32\n")
+    print(
+        table(
+            LOG_METHODS,
+            log_timings,
+            input_bytes,
+            [("vs naive NumPy", NAIVE_OF), ("vs F.kl_div(log_target)", "torch_kl_div_log")],
+            memory,
+        )
+    )
+    print(
+        "\n`vs naive NumPy`: against the naive NumPy line of the same input form "
+        "(log-probabilities or logits)."
+    )
+    threads = torch.get_num_threads()
+    print(f"Inputs: {input_bytes / MIB:,.0f} MiB per pair; torch threads: {threads}.\n")
+    print("### Targets\n")
+    print("\n".join(check_log_targets(log_timings, memory)))
     print(flush=True)
 
+
+def run_prob_table(rows: int, cols: int, repeats: int, with_memory: bool) -> None:
+    """Times the probability methods, measures their memory and prints the table and targets."""
     p, q = make_probs(rows, cols)
     methods = {key: prob_method(key, p, q) for key in PROB_METHODS}
     timings = time_round_robin(methods, repeats, {"rel_entr": min(repeats, 3)})
     input_bytes = 2 * p.nbytes
     del methods, p, q
 
-    memory = None
-    if with_memory:
-        memory = {}
-        for key in PROB_METHODS:
-            report = measure_memory(key, rows, cols)
-            memory[key] = float(report["extra_mib"])
-            if not report["hwm_reset"]:
-                print(f"(note: VmHWM could not be reset for {key}; extra memory is an upper bound)")
+    memory = measure_all(PROB_METHODS, rows, cols) if with_memory else None
 
     print(f"## Probabilities: ({rows}, {cols}) float32\n")
     print(
@@ -417,21 +530,16 @@ def run(rows: int, cols: int, repeats: int, with_memory: bool) -> None:
     print("\n".join(check_targets(timings, memory)))
     print(flush=True)
 
-    log_rows = max(1, rows // 4)
-    z_p, z_q, log_p, log_q = make_logits(log_rows, cols)
-    methods = {key: log_method(key, z_p, z_q, log_p, log_q) for key in LOG_METHODS}
-    log_timings = time_round_robin(methods, repeats, {})
-    print(f"## Log-probabilities and logits: ({log_rows}, {cols}) float32 (informational)\n")
-    print(
-        table(
-            LOG_METHODS,
-            log_timings,
-            2 * log_p.nbytes,
-            [("vs F.kl_div(log_target)", "torch_kl_div_log")],
-            None,
-        )
-    )
-    print(f"\ntorch threads during the run: {torch.get_num_threads()}")
+
+def run(rows: int, cols: int, repeats: int, with_memory: bool, log_rows: int, tables: str) -> None:
+    """Runs the benchmarks asked for and prints the report."""
+    print("## Settings\n")
+    print("\n".join(settings(rows, cols, repeats, log_rows, tables)))
+    print(flush=True)
+    if tables in ("all", "probs"):
+        run_prob_table(rows, cols, repeats, with_memory)
+    if tables in ("all", "log"):
+        run_log_table(log_rows, cols, repeats, with_memory)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -439,16 +547,24 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=16384, help="rows (default 16384)")
     parser.add_argument("--cols", type=int, default=8192, help="columns (default 8192)")
+    parser.add_argument(
+        "--log-rows", type=int, default=LOG_ROWS, help=f"rows of the log-space table ({LOG_ROWS})"
+    )
     parser.add_argument("--repeats", type=int, default=5, help="timed repeats (default 5)")
-    parser.add_argument("--quick", action="store_true", help="smoke run on (2048, 8192)")
+    parser.add_argument(
+        "--quick", action="store_true", help="smoke run: probabilities on (2048, 8192)"
+    )
     parser.add_argument("--no-memory", action="store_true", help="skip the memory children")
+    parser.add_argument(
+        "--tables", choices=("all", "probs", "log"), default="all", help="which tables (all)"
+    )
     parser.add_argument("--child", metavar="METHOD", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
         print(json.dumps(child_memory(args.child, args.rows, args.cols)))
         return
     rows, cols = (2048, 8192) if args.quick else (args.rows, args.cols)
-    run(rows, cols, args.repeats, with_memory=not args.no_memory)
+    run(rows, cols, args.repeats, not args.no_memory, args.log_rows, args.tables)
 
 
 if __name__ == "__main__":

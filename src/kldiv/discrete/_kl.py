@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from kldiv._array_api import is_numpy_namespace
 from kldiv._special import log_softmax
 from kldiv._validation import (
     check_log_probabilities,
@@ -12,9 +11,8 @@ from kldiv._validation import (
     check_probabilities,
     check_temperature,
 )
-from kldiv.discrete import _fast_numpy
-from kldiv.discrete._common import Prepared, in_units, prepare, reduce_terms
-from kldiv.discrete._native import native_result
+from kldiv.discrete import _native
+from kldiv.discrete._common import Prepared, prepare, reduce_terms
 from kldiv.discrete._terms import kl_terms_from_log_probs, kl_terms_from_probs
 
 __all__ = ["kl_from_log_probs", "kl_from_logits", "kl_from_probs"]
@@ -80,21 +78,6 @@ def checked_log_softmax(
     return [log_softmax(a if scale == 1.0 else a * scale, prepared.axis, xp=xp) for a in checked]
 
 
-def _fast_kl_from_probs(prepared: Prepared) -> Array:
-    xp = prepared.xp
-    p, q = prepared.arrays
-    nats = _fast_numpy.kl_rows(
-        p,
-        q,
-        tolerance=prepared.tolerance if prepared.validate else None,
-        on_invalid=lambda: check_probability_pair(prepared),
-        exact_rows=lambda p_rows, q_rows: xp.sum(
-            kl_terms_from_probs(p_rows, q_rows, xp=xp), axis=-1
-        ),
-    )
-    return in_units(nats, prepared.log_base)[()]
-
-
 def kl_from_probs(
     p: Array,
     q: Array,
@@ -154,12 +137,10 @@ def kl_from_probs(
         Kullback, S. and Leibler, R. A. (1951). On information and sufficiency.
         Annals of Mathematical Statistics 22(1), 79–86.
     """
-    native = native_result("kl", "probs", (p, q), axis=axis, base=base, validate=validate)
+    native = _native.native_result("kl", "probs", (p, q), axis=axis, base=base, validate=validate)
     if native is not None:
         return native
     prepared = prepare((p, q), ("p", "q"), axis=axis, base=base, validate=validate)
-    if is_numpy_namespace(prepared.xp) and _fast_numpy.applies(*prepared.arrays, prepared.axis):
-        return _fast_kl_from_probs(prepared)
     return reduce_terms(kl_terms_from_probs, prepared, *check_probability_pair(prepared))
 
 
@@ -204,7 +185,7 @@ def kl_from_log_probs(
         >>> float(kldiv.kl_from_log_probs([0.0, -np.inf], [-np.inf, 0.0]))
         inf
     """
-    native = native_result(
+    native = _native.native_result(
         "kl", "log_probs", (log_p, log_q), axis=axis, base=base, validate=validate
     )
     if native is not None:
@@ -260,7 +241,7 @@ def kl_from_logits(
         >>> float(kldiv.kl_from_logits([2.0, 0.0, -np.inf], [0.0, 0.0, 0.0], temperature=2.0))
         0.5164092
     """
-    native = native_result(
+    native = _native.native_result(
         "kl",
         "logits",
         (p_logits, q_logits),
