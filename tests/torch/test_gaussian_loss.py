@@ -6,6 +6,8 @@ import math
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import kldiv
 
@@ -13,6 +15,8 @@ torch = pytest.importorskip("torch")
 from torch.distributions import MultivariateNormal, kl_divergence  # noqa: E402
 
 from kldiv.torch._gaussian import FullCovarianceGaussianKLLoss, GaussianKLLoss  # noqa: E402
+
+KERNEL = "_DiagonalGaussianKLBackward"
 
 
 def _leaves(*shapes, seed=0, scale=1.0, dtype=torch.float64):
@@ -405,3 +409,216 @@ def test_numpy_reference_for_one_case():
     mu = torch.tensor([[1.0, 0.0]], dtype=torch.float64)
     logvar = torch.tensor([[np.log(2.0), 0.0]], dtype=torch.float64)
     assert float(GaussianKLLoss()(mu, logvar)) == pytest.approx(0.5 * (2.0 - np.log(2.0)))
+
+
+# --- the fused kernel (autograd.Function) against the reference path -------------------
+
+
+def _kernel_case(seed, batch, d, prior, masked, dtype, padding="nan"):
+    """Leaves at the scales the kernel must handle: variances 1e-6..1e6, means up to 1e3.
+
+    Masked samples hold NaN and inf (``padding="nan"``: the kernel masks by replacing
+    them) or whatever finite values (``"finite"``: it masks with per-sample factors).
+    """
+    gen = torch.Generator().manual_seed(seed)
+
+    def uniform(shape, low, high):
+        return low + (high - low) * torch.rand(shape, generator=gen, dtype=torch.float64)
+
+    def means(shape):
+        return torch.randn(shape, generator=gen, dtype=torch.float64) * 10.0 ** uniform(
+            shape, -3, 3
+        )
+
+    shape = (*batch, d)
+    mu, logvar = means(shape), uniform(shape, -14, 14)
+    prior_shape = {"none": None, "full": shape, "row": (d,), "column": (*batch[:1], 1, d)}[prior]
+    if prior_shape is not None and len(prior_shape) > len(shape):
+        prior_shape = shape
+    priors = [None, None]
+    if prior_shape is not None:
+        priors = [means(prior_shape), uniform(prior_shape, -14, 14)]
+    mask = None
+    if masked:
+        mask = torch.rand(batch, generator=gen) < 0.7
+        if padding == "nan":  # never looked at
+            mu[~mask] = math.nan
+            logvar[~mask] = math.inf
+    leaves = [t if t is None else t.to(dtype).requires_grad_(True) for t in (mu, logvar, *priors)]
+    return leaves, mask
+
+
+def _value_and_grads(value, leaves, upstream):
+    present = [t for t in leaves if t is not None]
+    grads = torch.autograd.grad(value, present, upstream)
+    return value.detach(), grads
+
+
+@settings(
+    max_examples=80,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+@given(
+    seed=st.integers(0, 2**31 - 1),
+    batch=st.sampled_from([(), (1,), (5,), (3, 4)]),
+    d=st.integers(1, 6),
+    prior=st.sampled_from(["none", "full", "row", "column"]),
+    masked=st.booleans(),
+    padding=st.sampled_from(["nan", "finite"]),
+    options=st.sampled_from(
+        [
+            {},
+            {"reduction": "sum"},
+            {"reduction": "none"},
+            {"free_bits": 0.5},
+            {"free_bits": 3.0, "reduction": "sum", "beta": 0.3},
+            {"capacity": 2.0, "beta": 4.0},
+            {"beta": 0.0},
+        ]
+    ),
+    num_items=st.sampled_from([None, 7, "tensor"]),
+    dtype=st.sampled_from([torch.float64, torch.float32]),
+)
+def test_kernel_equals_reference(seed, batch, d, prior, masked, padding, options, num_items, dtype):
+    """The fused kernel gives the reference path's value and gradients, at every scale."""
+    if batch == () and masked:
+        masked = False
+    leaves, mask = _kernel_case(seed, batch, d, prior, masked, dtype, padding)
+    loss = GaussianKLLoss(**options)
+    if loss.reduction == "none" or num_items is None:
+        num_items = None
+    elif num_items == "tensor":
+        num_items = torch.tensor(5.0, dtype=dtype)
+    args = dict(mask=mask, num_items=num_items)
+    ours = loss(*leaves, **args)
+    if "capacity" not in options:
+        assert type(ours.grad_fn).__name__ == KERNEL
+    reference = loss._reference(*leaves, mask, num_items, loss.capacity)
+    upstream = None if ours.ndim == 0 else torch.rand(ours.shape, dtype=dtype)
+    value, grads = _value_and_grads(ours, leaves, upstream)
+    expected, expected_grads = _value_and_grads(reference, leaves, upstream)
+    rtol = 1e-9 if dtype == torch.float64 else 2e-5
+    torch.testing.assert_close(value, expected, rtol=rtol, atol=rtol * float(expected.abs().max()))
+    for got, want in zip(grads, expected_grads, strict=True):
+        scale = float(want.abs().max()) if want.numel() else 0.0
+        torch.testing.assert_close(got, want, rtol=rtol, atol=rtol * scale)
+        if mask is not None and got.shape[:-1] == mask.shape:
+            assert (got[~mask] == 0).all()
+
+
+@pytest.mark.parametrize(
+    ("options", "prior", "masked"),
+    [
+        ({}, "none", None),
+        ({}, "full", "nan"),
+        ({}, "row", "finite"),
+        ({"free_bits": 0.3}, "column", None),
+        ({"free_bits": 0.3, "reduction": "sum"}, "row", "nan"),
+        ({"free_bits": 0.3}, "none", "finite"),
+        ({"reduction": "none"}, "full", "nan"),
+        ({"reduction": "none"}, "none", "finite"),
+        ({"capacity": 1.0}, "none", "nan"),
+        ({"capacity": 1.0, "free_bits": 0.2}, "row", "finite"),
+    ],
+)
+def test_kernel_gradcheck_and_double_backward(options, prior, masked):
+    """Gradients through the kernel pass gradcheck and gradgradcheck in float64, padding too."""
+    gen = torch.Generator().manual_seed(3)
+    shape = (4, 3)
+    mu = torch.randn(shape, generator=gen, dtype=torch.float64)
+    logvar = 0.5 * torch.randn(shape, generator=gen, dtype=torch.float64)
+    mask = None if masked is None else torch.tensor([True, False, True, True])
+    if masked == "nan":
+        mu[1], logvar[1] = math.nan, math.inf
+    prior_shape = {"none": None, "full": shape, "row": (3,), "column": (4, 1)}[prior]
+    leaves = [mu, logvar]
+    if prior_shape is not None:
+        leaves += [
+            0.5 * torch.randn(prior_shape, generator=gen, dtype=torch.float64),
+            0.3 * torch.randn(prior_shape, generator=gen, dtype=torch.float64),
+        ]
+    leaves = tuple(t.requires_grad_(True) for t in leaves)
+    loss = GaussianKLLoss(**options)
+
+    def f(*args):
+        return loss(*args, mask=mask)
+
+    if "capacity" not in options:
+        assert type(f(*leaves).grad_fn).__name__ == KERNEL
+    assert torch.autograd.gradcheck(f, leaves)
+    assert torch.autograd.gradgradcheck(f, leaves)
+
+
+def test_kernel_takes_eager_float_inputs_only():
+    """Half precision, torch.compile and torch.func run the reference formula instead."""
+    mu, logvar = (t.detach().float().requires_grad_() for t in _leaves((4, 3), (4, 3), seed=19))
+    loss = GaussianKLLoss()
+    assert type(loss(mu, logvar).grad_fn).__name__ == KERNEL
+    assert type(loss(mu.half(), logvar.half()).grad_fn).__name__ != KERNEL
+    # a prior that enlarges the batch, and a mask that is not boolean, are the reference's
+    prior = torch.zeros(2, 4, 3)
+    assert type(loss(mu, logvar, prior).grad_fn).__name__ != KERNEL
+    grad = torch.func.grad(lambda m: loss(m, logvar.detach()))(mu.detach())
+    (expected,) = torch.autograd.grad(loss(mu, logvar), mu)
+    torch.testing.assert_close(grad, expected)
+    batched = torch.func.vmap(lambda m, v: GaussianKLLoss(reduction="sum")(m, v))(mu, logvar)
+    torch.testing.assert_close(batched, GaussianKLLoss(reduction="none")(mu, logvar))
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.float16])
+def test_nan_result_raises_naming_the_input(dtype):
+    """A NaN in a counted sample is an error naming it (issue 16), not a silent NaN loss."""
+    mu, logvar = torch.zeros(3, 2, dtype=dtype), torch.zeros(3, 2, dtype=dtype)
+    mu[1, 0] = math.nan
+    with pytest.raises(kldiv.KLDivError, match=r"`mu` must be finite .* got nan at index \(1, 0\)"):
+        GaussianKLLoss()(mu, logvar)
+    with pytest.raises(kldiv.KLDivError, match=r"`mu` must be finite"):
+        GaussianKLLoss(reduction="none")(mu, logvar)
+    logvar[2, 1] = math.inf  # an infinite variance: inf - inf
+    with pytest.raises(kldiv.KLDivError, match=r"`logvar` .* got inf at index \(2, 1\)"):
+        GaussianKLLoss()(mu, logvar, mask=torch.tensor([True, False, True]))
+    masked = GaussianKLLoss()(mu, logvar, mask=torch.tensor([True, False, False]))
+    assert masked == 0
+    prior_logvar = torch.zeros(2, dtype=dtype)
+    prior_logvar[0] = math.nan
+    with pytest.raises(kldiv.KLDivError, match=r"`prior_logvar` .* index \(0,\)"):
+        GaussianKLLoss()(
+            torch.zeros(3, 2, dtype=dtype), torch.zeros(3, 2, dtype=dtype), None, prior_logvar
+        )
+
+
+def test_nan_check_can_be_switched_off():
+    """validate=False, or the global default, returns the NaN (no host synchronisation)."""
+    mu, logvar = torch.tensor([[math.nan, 0.0]]), torch.zeros(1, 2)
+    assert torch.isnan(GaussianKLLoss(validate=False)(mu, logvar))
+    previous = kldiv.set_default_validate(False)
+    try:
+        assert torch.isnan(GaussianKLLoss()(mu, logvar))
+        with pytest.raises(kldiv.KLDivError):
+            GaussianKLLoss(validate=True)(mu, logvar)
+    finally:
+        kldiv.set_default_validate(previous)
+    with pytest.raises(kldiv.KLDivError, match="`validate`"):
+        GaussianKLLoss(validate="no")
+    assert "validate=False" in repr(GaussianKLLoss(validate=False))
+
+
+def test_zero_variance_is_infinite_not_an_error():
+    """A point-mass posterior (logvar = -inf) has an infinite KL: +inf, not an error."""
+    mu, logvar = torch.zeros(2, 2), torch.zeros(2, 2)
+    logvar[0, 0] = -math.inf
+    assert GaussianKLLoss()(mu, logvar) == math.inf
+
+
+def test_kernel_accuracy_near_the_prior():
+    """expm1 keeps the KL of a posterior within 1e-6 of the prior accurate in float32."""
+    logvar = torch.full((2, 3), 1e-6, requires_grad=True)
+    mu = torch.zeros(2, 3, requires_grad=True)
+    value = GaussianKLLoss()(mu, logvar)
+    exact = 3 * 0.5 * (math.expm1(1e-6) - 1e-6)
+    assert value.item() == pytest.approx(exact, rel=1e-3)
+    value.backward()
+    torch.testing.assert_close(logvar.grad, torch.full((2, 3), 0.5 * math.expm1(1e-6) / 2))

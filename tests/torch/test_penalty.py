@@ -5,6 +5,8 @@ from __future__ import annotations
 import math
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 torch = pytest.importorskip("torch")
 
@@ -233,3 +235,173 @@ def test_torch_compile_smoke():
     penalty = KLPenalty(estimator="k3")
     compiled = torch.compile(penalty, backend="aot_eager")
     torch.testing.assert_close(compiled(log_p, log_ref, mask), penalty(log_p, log_ref, mask))
+
+
+# --- the fused path against the reference path ----------------------------------------
+
+
+def _fused_case(seed, shape, ref_shape, padding, weighted, dtype):
+    """Log-probabilities down to -20, the reference and behaviour policies within ±5.
+
+    ``padding``: None (no mask), ``"finite"`` (TRL's INVALID_LOGPROB = 1 at masked
+    tokens) or ``"nan"`` (NaN and +inf, which the fused path leaves to the reference).
+    """
+    gen = torch.Generator().manual_seed(seed)
+    logprobs = -20 * torch.rand(shape, generator=gen, dtype=torch.float64) ** 2
+    ref = (logprobs + 5 * torch.randn(shape, generator=gen, dtype=torch.float64)).clamp_max(0)
+    ref = ref[tuple(slice(0, n) for n in ref_shape)] if ref_shape != shape else ref
+    old = None
+    if weighted:
+        old = (logprobs + 2 * torch.randn(shape, generator=gen, dtype=torch.float64)).clamp_max(0)
+    mask = None
+    if padding is not None:
+        mask = torch.rand(shape, generator=gen) < 0.7
+        logprobs = torch.where(mask, logprobs, 1.0 if padding == "finite" else math.nan)
+        if old is not None:
+            old = torch.where(mask, old, 0.0 if padding == "finite" else math.inf)
+    leaves = [t if t is None else t.to(dtype).requires_grad_(True) for t in (logprobs, ref, old)]
+    return leaves, mask
+
+
+@settings(
+    max_examples=80,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+@given(
+    seed=st.integers(0, 2**31 - 1),
+    shape=st.sampled_from([(1, 1), (3, 5), (2, 17)]),
+    broadcast_ref=st.booleans(),
+    estimator=st.sampled_from(ESTIMATORS),
+    reduction=st.sampled_from(["mean", "sum", "none"]),
+    masked=st.sampled_from([None, "bool", "int"]),
+    padding=st.sampled_from(["finite", "nan"]),
+    weighted=st.booleans(),
+    num_items=st.sampled_from([None, 11, "tensor"]),
+    dtype=st.sampled_from([torch.float64, torch.float32]),
+)
+def test_fused_path_equals_reference(
+    seed, shape, broadcast_ref, estimator, reduction, masked, padding, weighted, num_items, dtype
+):
+    """The fused path gives the reference path's value and gradients (every input)."""
+    ref_shape = (1, shape[1]) if broadcast_ref else shape
+    padding = None if masked is None else padding
+    leaves, mask = _fused_case(seed, shape, ref_shape, padding, weighted, dtype)
+    if masked == "int":
+        mask = mask.to(torch.int64) * 3
+    if reduction != "mean":
+        num_items = None
+    elif num_items == "tensor":
+        num_items = torch.tensor(9)
+    penalty = KLPenalty(estimator=estimator, coef=0.3, reduction=reduction)
+    fused = penalty._fused(leaves[0], leaves[1], leaves[2], mask, num_items)
+    nan_padded = padding == "nan" and bool((mask == 0).any())
+    assert (fused is None) == nan_padded  # NaN padding: the reference path's
+    ours = penalty(leaves[0], leaves[1], mask, old_logprobs=leaves[2], num_items=num_items)
+    if fused is not None:
+        torch.testing.assert_close(ours, fused, rtol=0, atol=0)
+    reference = penalty._reference(leaves[0], leaves[1], mask, leaves[2], num_items)
+    present = [t for t in leaves if t is not None]
+    upstream = torch.rand(ours.shape, dtype=dtype) if ours.ndim else None
+    grads = torch.autograd.grad(ours, present, upstream)
+    expected = torch.autograd.grad(reference, present, upstream)
+    # float32: autograd through w * k3 cancels (w e - w e) like the textbook line does, and
+    # the reference computes importance-weighted float32 penalties in float64
+    rtol = 1e-10 if dtype == torch.float64 else 1e-3
+    scale = float(reference.detach().abs().max()) + 1e-3
+    torch.testing.assert_close(ours, reference, rtol=rtol, atol=rtol * scale)
+    for got, want in zip(grads, expected, strict=True):
+        scale = float(want.abs().max()) + 1e-3
+        torch.testing.assert_close(got, want, rtol=rtol, atol=rtol * scale)
+        if mask is not None and got.shape == mask.shape:
+            assert (got[mask == 0] == 0).all()
+
+
+@pytest.mark.parametrize("estimator", ESTIMATORS)
+@pytest.mark.parametrize("reduction", ["mean", "none"])
+def test_fused_path_gradgradcheck(estimator, reduction):
+    """Double backward through the fused path (plain autograd ops) is correct."""
+    generator = torch.Generator().manual_seed(11)
+    log_p = (-torch.rand(3, 4, generator=generator, dtype=torch.float64) - 0.1).requires_grad_()
+    log_ref = (-torch.rand(3, 4, generator=generator, dtype=torch.float64) - 0.1).requires_grad_()
+    old = (log_p.detach() - 0.05).requires_grad_()
+    mask = torch.tensor([[1, 1, 0, 1], [0, 1, 1, 1], [1, 0, 0, 1]], dtype=torch.bool)
+    penalty = KLPenalty(estimator=estimator, coef=0.3, reduction=reduction)
+
+    def f(a, b, c):
+        return penalty(a, b, mask, old_logprobs=c)
+
+    assert torch.autograd.gradgradcheck(f, (log_p, log_ref, old))
+
+
+def test_non_finite_inputs_take_the_reference_conventions():
+    """-inf log-probabilities follow policy_kl's limits; nothing counted is 0 with 0 gradient."""
+    log_p = torch.tensor([[-0.5, -1.0, -2.0]], requires_grad=True)
+    ref = torch.tensor([[-math.inf, -0.3, -2.0]])
+    mask = torch.tensor([[True, True, False]])
+    for estimator in ESTIMATORS:
+        assert KLPenalty(estimator=estimator)(log_p, ref, mask).item() == math.inf
+    previous = kldiv.set_default_validate(False)
+    try:  # without validation the fused result is still checked (free on the CPU)
+        assert KLPenalty(estimator="k3")(log_p, ref, mask).item() == math.inf
+        nan = KLPenalty(estimator="k3")(log_p, torch.full_like(ref, math.nan))
+        assert torch.isnan(nan)
+    finally:
+        kldiv.set_default_validate(previous)
+    nothing = torch.zeros_like(mask)
+    for num_items in (None, torch.tensor(0.0)):
+        loss = KLPenalty(estimator="k2")(log_p, ref, nothing, num_items=num_items)
+        assert loss.item() == 0.0
+        (grad,) = torch.autograd.grad(loss, log_p)
+        assert (grad == 0).all()
+
+
+def test_counted_plus_inf_old_logprobs_is_still_an_error():
+    """A +inf behaviour log-probability (weight 0) is caught by the fused path's guard."""
+    log_p, ref = torch.tensor([[-0.5, -1.0]]), torch.tensor([[-0.4, -1.2]])
+    old = torch.tensor([[math.inf, -1.0]])
+    with pytest.raises(kldiv.KLDivError, match="`old_logprobs` must hold log-probabilities"):
+        KLPenalty()(log_p, ref, old_logprobs=old)
+    masked = KLPenalty()(log_p, ref, torch.tensor([[False, True]]), old_logprobs=old)
+    assert torch.isfinite(masked)
+
+
+# --- importance weights beyond float32 (issue 16) ---------------------------------------
+
+
+@pytest.mark.parametrize("estimator", ESTIMATORS)
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+@pytest.mark.parametrize("reduction", ["mean", "none"])
+def test_overflowing_importance_weights_are_not_nan(estimator, dtype, reduction):
+    """exp(logprobs - old_logprobs) beyond float32 gives the float64 value, or +inf: never NaN."""
+    log_p = torch.tensor([[-1.0, -1.0, -0.5, -2.0]], dtype=dtype)
+    ref = torch.tensor([[-1.0, -1.001, -0.5, -2.0]], dtype=dtype)
+    # weights e^0.5, e^95 (beyond float32: 1.8e41), e^100 with a zero estimate, e^0
+    old = log_p - torch.tensor([[0.5, 95.0, 100.0, 0.0]], dtype=dtype)
+    leaf = log_p.clone().requires_grad_(True)
+    penalty = KLPenalty(estimator=estimator, coef=1.0, reduction=reduction)
+    value = penalty(leaf, ref, old_logprobs=old)
+    assert value.dtype == torch.float32
+    (grad,) = torch.autograd.grad(value.sum(), leaf)
+    assert not torch.isnan(value).any()
+    assert not torch.isnan(grad).any()
+    exact = policy_kl(
+        log_p.double(), ref.double(), estimator=estimator, log_behavior=old.double()
+    ).float()
+    expected = exact.mean() if reduction == "mean" else exact
+    torch.testing.assert_close(value, expected, rtol=1e-5, atol=0)
+    reward = KLPenalty(estimator=estimator, coef=1.0, mode="reward")(log_p, ref, old_logprobs=old)
+    assert not torch.isnan(reward).any()
+
+
+def test_torch_func_takes_the_reference_path():
+    """torch.func.grad and vmap through KLPenalty give the eager gradients and values."""
+    logprobs, ref, old, mask = _batch(12)
+    penalty = KLPenalty(estimator="k3", coef=0.2)
+    grad = torch.func.grad(lambda lp: penalty(lp, ref, mask, old_logprobs=old))(logprobs.detach())
+    (expected,) = torch.autograd.grad(penalty(logprobs, ref, mask, old_logprobs=old), logprobs)
+    torch.testing.assert_close(grad, expected)
+    rows = torch.func.vmap(lambda lp, lr: KLPenalty(reduction="sum")(lp, lr))(logprobs, ref)
+    torch.testing.assert_close(rows, KLPenalty(reduction="none")(logprobs, ref).sum(-1))

@@ -16,14 +16,17 @@ from __future__ import annotations
 
 import math
 import numbers
+from typing import Any, NamedTuple
 
 import torch
 from torch import nn
 
+from kldiv._array_api import is_traced
 from kldiv._gaussian import diagonal_gaussian_kl, full_covariance_gaussian_kl
 from kldiv._validation import check_nonnegative_number, resolve_validate
 from kldiv.errors import KLDivError
-from kldiv.torch._reduction import check_reduction, reduce_items
+from kldiv.torch._eager import FLOATS, broadcasts_into, constant, eager_tensors, summed_to
+from kldiv.torch._reduction import check_num_items, check_reduction, reduce_items
 
 __all__ = ["FullCovarianceGaussianKLLoss", "GaussianKLLoss"]
 
@@ -94,6 +97,221 @@ def _where(keep: torch.Tensor, value: torch.Tensor | None, fill: float | torch.T
 def _count(mask: torch.Tensor | None, batch_shape: tuple) -> torch.Tensor | int:
     """The number of counted samples of this batch."""
     return mask.sum() if mask is not None else math.prod(batch_shape)
+
+
+class _Plan(NamedTuple):
+    """What :class:`_DiagonalGaussianKL` reduces to, and the factors on ``2 KL``."""
+
+    mode: str
+    """``"sum"``, ``"rows"`` (per sample) or ``"floor"`` (free bits)."""
+    coef: torch.Tensor
+    """The factor on the reduced ``2 KL``: 0-d, or one per sample (the batch shape, not
+    with ``"floor"``), which is how a mask is applied without masked copies of the inputs."""
+    floor2: float | torch.Tensor | None = None
+    """Free bits: twice the floor of each dimension's summed KL, ``2 λ n``."""
+    counted: torch.Tensor | None = None
+    """Free bits with a mask: the 0/1 mask as floats, weighting each sample's ``2 KL``."""
+
+
+def _kl_terms(
+    mu: torch.Tensor,
+    logvar: torch.Tensor,
+    prior_mu: torch.Tensor | None,
+    prior_logvar: torch.Tensor | None,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    r"""Twice the diagonal-Gaussian KL per element, and the pieces of its gradient.
+
+    .. math::
+
+        2\,\mathrm{KL} = e - (v - w) + (\mu - m)\,r, \qquad
+        e = \operatorname{expm1}(v - w), \quad r = (\mu - m)\,e^{-w}
+
+    (:func:`kldiv._gaussian.diagonal_gaussian_kl` times 2, the same
+    expressions), in three ATen calls against :math:`\mathcal N(0, I)`.
+    Differentiable: the double-backward path calls it again on the inputs.
+
+    Returns:
+        ``(2 KL, e, r, mu - m)``: ``e`` is the derivative of ``2 KL`` in
+        :math:`v`, ``2 r`` its derivative in :math:`\mu`.
+
+    Examples:
+        >>> import torch
+        >>> kl2, e, r, diff = _kl_terms(torch.tensor([1.0]), torch.tensor([0.0]), None, None)
+        >>> kl2, e, r
+        (tensor([1.]), tensor([0.]), tensor([1.]))
+    """
+    diff = mu if prior_mu is None else mu - prior_mu
+    d = logvar if prior_logvar is None else logvar - prior_logvar
+    e = torch.expm1(d)
+    r = diff if prior_logvar is None else diff * torch.exp(-prior_logvar)
+    return torch.addcmul(e - d, diff, r), e, r, diff
+
+
+def _masked(keep: torch.Tensor | None, *tensors: torch.Tensor | None) -> tuple:
+    """Each tensor with 0 at the masked samples (as the reference path's ``_where``)."""
+    if keep is None:
+        return tensors
+    zero = constant(0.0, tensors[0])
+    return tuple(None if t is None else torch.where(keep, t, zero) for t in tensors)
+
+
+def _kl_grads(
+    terms: tuple, s: torch.Tensor, inputs: tuple, needs: tuple[bool, ...]
+) -> tuple[torch.Tensor | None, ...]:
+    r"""The gradients of :math:`s \cdot 2\,\mathrm{KL}` in :math:`(\mu, v, m, w)`.
+
+    .. math::
+
+        \partial_\mu = 2 s r, \quad \partial_v = s\,e, \quad \partial_m = -2 s r, \quad
+        \partial_w = -s\,(e + (\mu - m)\,r)
+
+    with ``terms = (e, r, mu - m)`` of :func:`_kl_terms`. ``s`` broadcasts
+    against them (a scalar, a column for per-sample losses, a row for free
+    bits); a prior's gradient is summed down to its shape.
+
+    Examples:
+        >>> import torch
+        >>> _, *terms = _kl_terms(torch.tensor([1.0]), torch.tensor([0.0]), None, None)
+        >>> _kl_grads(terms, torch.tensor(0.5), (None,) * 4, (True, True, False, False))
+        (tensor([1.]), tensor([0.]), None, None)
+    """
+    e, r, diff = terms
+    mu_grad = r * (s + s) if needs[0] or needs[2] else None
+    logvar_grad = e * s if needs[1] else None
+    prior_mu_grad = summed_to(-mu_grad, inputs[2]) if needs[2] else None
+    prior_logvar_grad = None
+    if needs[3]:
+        prior_logvar_grad = summed_to(torch.addcmul(e, diff, r) * -s, inputs[3])
+    return mu_grad if needs[0] else None, logvar_grad, prior_mu_grad, prior_logvar_grad
+
+
+class _DiagonalGaussianKL(torch.autograd.Function):
+    r"""The reduced diagonal-Gaussian KL with its analytic backward, in few ATen calls.
+
+    Forward: ``plan.coef`` times one of (``plan.mode``)
+
+    - ``"sum"``: :math:`\sum_{b,d} 2\,\mathrm{KL}_{b,d}`,
+    - ``"rows"``: :math:`\sum_d 2\,\mathrm{KL}_{b,d}` per sample,
+    - ``"floor"``: :math:`\sum_d \max(2 \lambda n, \sum_b 2\,\mathrm{KL}_{b,d})`
+      (free bits; a floored dimension gets no gradient, as with ``torch.clamp``).
+
+    A mask is applied in one of two ways. Per-sample factors (``plan.coef``
+    or ``plan.counted`` 0 at masked samples) cost a few ATen calls on the
+    batch shape; a non-finite masked sample then makes the result NaN (0 times
+    inf), and the module computes it again the other way: masked samples
+    (``keep`` False, shaped ``[..., 1]``) replaced by zeros first, which makes
+    their value and gradient exactly 0 whatever they hold, at the price of a
+    ``where`` per input (slow on the CPU, where it does not vectorise).
+    Backward: :func:`_kl_grads` from the terms saved by the forward; under
+    ``create_graph=True`` the terms are recomputed from the inputs with
+    differentiable ops, so double backward works too.
+    """
+
+    @staticmethod
+    def forward(
+        ctx: Any,
+        mu: torch.Tensor,
+        logvar: torch.Tensor,
+        prior_mu: torch.Tensor | None,
+        prior_logvar: torch.Tensor | None,
+        keep: torch.Tensor | None,
+        plan: _Plan,
+    ) -> torch.Tensor:
+        kl2, e, r, diff = _kl_terms(*_masked(keep, mu, logvar, prior_mu, prior_logvar))
+        coef, active = plan.coef, None
+        if plan.mode == "floor":
+            if plan.counted is None:
+                per_dim = kl2.sum(tuple(range(kl2.ndim - 1)))
+            else:
+                per_dim = torch.tensordot(plan.counted, kl2, dims=plan.counted.ndim)
+            active = per_dim >= plan.floor2
+            total = torch.clamp(per_dim, min=plan.floor2).sum().mul_(coef)
+        elif plan.mode == "rows":
+            total = kl2.sum(-1).mul_(coef)
+        elif coef.ndim == 1:  # one factor per sample
+            total = torch.dot(kl2.sum(-1), coef)
+        elif coef.ndim:
+            total = kl2.sum(-1).mul_(coef).sum()
+        else:
+            total = kl2.sum().mul_(coef)
+        ctx.save_for_backward(e, r, diff, active, mu, logvar, prior_mu, prior_logvar, keep)
+        ctx.plan = plan
+        return total
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> tuple:
+        e, r, diff, active, *inputs, keep = ctx.saved_tensors
+        if torch.is_grad_enabled():  # create_graph=True: recompute, differentiably
+            _, e, r, diff = _kl_terms(*_masked(keep, *inputs))
+        plan = ctx.plan
+        s = grad * plan.coef
+        if plan.mode == "floor":
+            s = torch.where(active, s, constant(0.0, s))
+            if plan.counted is not None:
+                s = plan.counted.unsqueeze(-1) * s
+        elif s.ndim:
+            s = s.unsqueeze(-1)
+        grads = _kl_grads((e, r, diff), s, inputs, ctx.needs_input_grad)
+        return (*grads, None, None)
+
+
+def _fits(prior: torch.Tensor, dtype: torch.dtype, shape: torch.Size) -> bool:
+    return prior.dtype is dtype and broadcasts_into(prior.shape, shape)
+
+
+def _kernel_applies(
+    mu: object,
+    logvar: object,
+    prior_mu: object,
+    prior_logvar: object,
+    mask: object,
+) -> bool:
+    """Whether :class:`_DiagonalGaussianKL` takes these inputs (else: the reference path).
+
+    It takes plain float32/float64 tensors of one dtype, ``logvar`` of ``mu``'s
+    shape, priors that broadcast into it, a boolean mask of the batch shape,
+    in eager mode. Everything else (half precision, broadcasting that enlarges
+    ``mu``, bad input to be reported) takes the reference path.
+    """
+    if not eager_tensors(mu, logvar, prior_mu, prior_logvar, mask):
+        return False
+    dtype, shape = mu.dtype, mu.shape
+    return (
+        dtype in FLOATS
+        and logvar.dtype is dtype
+        and logvar.shape == shape
+        and len(shape) > 0
+        and (prior_mu is None or _fits(prior_mu, dtype, shape))
+        and (prior_logvar is None or _fits(prior_logvar, dtype, shape))
+        and (mask is None or (mask.dtype is torch.bool and mask.shape == shape[:-1]))
+    )
+
+
+def _is_nan(value: torch.Tensor) -> bool:
+    """Whether ``value`` holds a NaN: one reduction at most and one host synchronisation."""
+    return math.isnan((value if value.ndim == 0 else value.detach().sum()).item())
+
+
+def _raise_for_nan_input(named: dict[str, object], keep: torch.Tensor | None) -> None:
+    """Raises naming the first NaN, else infinite, counted input entry (masked samples skipped).
+
+    The NaN of a result comes from such an entry (a NaN, a ``+inf`` log-variance,
+    infinities that cancel), except for an overflow of finite inputs, which is
+    not raised here.
+    """
+    for test in (torch.isnan, torch.isinf):
+        for name, tensor in named.items():
+            if not isinstance(tensor, torch.Tensor):
+                continue
+            bad = test(tensor.detach())
+            if keep is not None and bad.ndim == keep.ndim and bad.shape[:-1] == keep.shape[:-1]:
+                bad = bad & keep
+            if bool(bad.any()):
+                index = tuple(int(i) for i in torch.nonzero(bad)[0])
+                raise KLDivError(
+                    f"`{name}` must be finite where samples count (the KL is NaN otherwise); "
+                    f"got {float(tensor.detach()[index])} at index {index}"
+                )
 
 
 class _GaussianKLBase(nn.Module):
@@ -180,7 +398,10 @@ class GaussianKLLoss(_GaussianKLBase):
     (pass ``capacity=`` per call from a schedule) to let the code grow capacity
     gradually. Like free bits it needs ``"mean"`` or ``"sum"``.
 
-    Half-precision inputs are computed and returned in float32.
+    Half-precision inputs are computed and returned in float32. Float32 and
+    float64 inputs take a fused kernel with an analytic backward (a few ATen
+    calls, no autograd graph of the formula; double backward supported);
+    ``torch.compile`` and ``torch.func`` trace the plain formula instead.
 
     Args:
         beta: the weight :math:`\beta \ge 0` of the KL term (β-VAE; a KL warm-up
@@ -189,6 +410,11 @@ class GaussianKLLoss(_GaussianKLBase):
         capacity: :math:`C \ge 0` nats, or None for the plain β-weighted KL. A
             per-call ``capacity`` overrides it.
         reduction: ``"mean"``, ``"sum"`` or ``"none"``.
+        validate: raise instead of returning NaN: when the result is NaN (one
+            host synchronisation per call reads it), the error names the
+            counted input entry, NaN or infinite, that made it. None uses
+            :func:`kldiv.set_default_validate`'s setting. Skipped under
+            ``torch.compile`` and ``torch.func`` transforms.
 
     Raises:
         KLDivError: a negative or non-finite ``beta``, ``free_bits`` or
@@ -220,6 +446,7 @@ class GaussianKLLoss(_GaussianKLBase):
         free_bits: float = 0.0,
         capacity: float | None = None,
         reduction: str = "mean",
+        validate: bool | None = None,
     ) -> None:
         super().__init__(beta=beta, capacity=capacity, reduction=reduction)
         self.free_bits = check_nonnegative_number(free_bits, "free_bits")
@@ -228,11 +455,14 @@ class GaussianKLLoss(_GaussianKLBase):
                 "`free_bits` floors each dimension's batch-mean KL and needs reduction 'mean' "
                 "or 'sum'; got reduction='none'"
             )
+        if validate is not None:
+            resolve_validate(validate)
+        self.validate = validate
 
     def extra_repr(self) -> str:
         return (
             f"beta={self.beta}, free_bits={self.free_bits}, capacity={self.capacity}, "
-            f"reduction={self.reduction!r}"
+            f"reduction={self.reduction!r}, validate={self.validate}"
         )
 
     def forward(
@@ -265,6 +495,93 @@ class GaussianKLLoss(_GaussianKLBase):
             float32 for half-precision inputs.
         """
         capacity = self._resolve_capacity(capacity)
+        check_num_items(num_items)
+        kernel = _kernel_applies(mu, logvar, prior_mu, prior_logvar, mask)
+        validate = self.validate if self.validate is not None else resolve_validate(None)
+        nan = None
+        if kernel:
+            args = (mu, logvar, prior_mu, prior_logvar, mask, num_items, capacity)
+            # Per-sample mask factors need the result read (a NaN from 0 * inf padding
+            # means: mask by replacing instead), which validation and the CPU pay anyway.
+            per_sample = mask is not None and (validate or mu.device.type == "cpu")
+            value = self._kernel(*args, per_sample=per_sample)
+            if per_sample and (nan := _is_nan(value)):
+                value, nan = self._kernel(*args, per_sample=False), None
+        else:
+            value = self._reference(mu, logvar, prior_mu, prior_logvar, mask, num_items, capacity)
+        if validate and (kernel or not is_traced(value)):
+            if nan is None:
+                nan = _is_nan(value)
+            if nan:
+                named = {"mu": mu, "logvar": logvar, "prior_mu": prior_mu}
+                named |= {"prior_logvar": prior_logvar, "capacity": capacity}
+                _raise_for_nan_input(named, None if mask is None else mask.unsqueeze(-1))
+        return value
+
+    def _kernel(
+        self,
+        mu: torch.Tensor,
+        logvar: torch.Tensor,
+        prior_mu: torch.Tensor | None,
+        prior_logvar: torch.Tensor | None,
+        mask: torch.Tensor | None,
+        num_items: torch.Tensor | float | None,
+        capacity: float | torch.Tensor | None,
+        *,
+        per_sample: bool,
+    ) -> torch.Tensor:
+        """The loss through :class:`_DiagonalGaussianKL` (inputs vetted by ``_kernel_applies``).
+
+        A mask is applied as per-sample factors (``per_sample``: exact when the
+        result is not NaN) or by replacing the masked samples with zeros.
+        """
+        keep = counted = None
+        if mask is not None and per_sample:
+            counted = mask.view(torch.uint8).to(mu.dtype)  # uint8 casts vectorise, bool not
+        elif mask is not None:
+            keep = mask.unsqueeze(-1)
+        args = (mu, logvar, prior_mu, prior_logvar, keep)
+        half_beta = constant(0.5 * self.beta, mu)
+        if self.reduction == "none":
+            coef = half_beta if counted is None else counted.mul_(half_beta)
+            return _DiagonalGaussianKL.apply(*args, _Plan("rows", coef))
+        if mask is None:
+            count = math.prod(mu.shape[:-1])
+        else:
+            count = mask.sum(dtype=mu.dtype) if counted is None else counted.sum()
+        floor2 = 2 * self.free_bits * count if self.free_bits > 0 else None
+        if capacity is not None:  # the plain (or floored) total; the objective weighs it
+            half = constant(0.5, mu)
+            if floor2 is not None:
+                plan = _Plan("floor", half, floor2, counted)
+            else:
+                plan = _Plan("sum", half if counted is None else counted.mul_(half))
+            total = _DiagonalGaussianKL.apply(*args, plan)
+            return self._objective(total, count, capacity=capacity, num_items=num_items)
+        coef = half_beta
+        if self.reduction == "mean":
+            # (a mask's count of 0 is not clamped to 1 with per-sample factors: 0 * inf
+            # makes the result NaN, and the masked samples are then replaced instead)
+            clamp = num_items is not None or counted is None
+            denominator = count if num_items is None else num_items
+            coef = _over_count(0.5 * self.beta, denominator, mu, clamp)
+        if floor2 is not None:
+            return _DiagonalGaussianKL.apply(*args, _Plan("floor", coef, floor2, counted))
+        return _DiagonalGaussianKL.apply(
+            *args, _Plan("sum", coef if counted is None else counted.mul_(coef))
+        )
+
+    def _reference(
+        self,
+        mu: torch.Tensor,
+        logvar: torch.Tensor,
+        prior_mu: torch.Tensor | None,
+        prior_logvar: torch.Tensor | None,
+        mask: torch.Tensor | None,
+        num_items: torch.Tensor | float | None,
+        capacity: float | torch.Tensor | None,
+    ) -> torch.Tensor:
+        """The loss by plain autograd through :func:`kldiv._gaussian.diagonal_gaussian_kl`."""
         tensors = {"mu": mu, "logvar": logvar, "prior_mu": prior_mu, "prior_logvar": prior_logvar}
         batch_shape = _batch_shape(tensors, dict.fromkeys(tensors, 1))
         if mask is not None:
@@ -285,6 +602,17 @@ class GaussianKLLoss(_GaussianKLBase):
         else:
             total = kl.sum()
         return self._objective(total, count, capacity=capacity, num_items=num_items)
+
+
+def _over_count(
+    coef: float, denominator: torch.Tensor | float, like: torch.Tensor, clamp: bool = True
+) -> torch.Tensor:
+    """``coef / max(denominator, 1)``, 0-d, of ``like``'s dtype (cached when fixed)."""
+    if not isinstance(denominator, torch.Tensor):
+        return constant(coef / max(float(denominator), 1.0), like)
+    if denominator.dtype is not like.dtype:
+        denominator = denominator.to(like.dtype)
+    return constant(coef, like) / (denominator.clamp_min(1) if clamp else denominator)
 
 
 class FullCovarianceGaussianKLLoss(_GaussianKLBase):
