@@ -91,7 +91,7 @@ def test_auto_chunking_only_for_large_inputs_needing_a_gradient():
     small = _tensor(2, 7, seed=7)
     assert loss._chunk_rows(small, small.detach()) is None
     large = torch.zeros(64, 1 << 16, requires_grad=True)
-    assert loss._chunk_rows(large, large.detach()) == 16  # 4 MiB of float32 rows at V = 65536
+    assert loss._chunk_rows(large, large.detach()) == 8  # 2 MiB of float32 rows at V = 65536
     assert loss._chunk_rows(large.detach(), large.detach()) is None
 
 
@@ -197,6 +197,15 @@ def test_fused_linear_bf16_against_fp32_reference():
         torch.testing.assert_close(got.double(), want, rtol=1e-2, atol=1e-4)
 
 
+def test_fused_linear_without_tokens_is_zero_with_zero_gradients():
+    """An empty batch: loss 0 and zero gradients (the weight's is written by no chunk)."""
+    hidden, weight = _tensor(0, D, seed=61), _tensor(V, D, seed=62)
+    value = FusedLinearDistillationLoss()(hidden, weight, _tensor(0, V, seed=63, grad=False))
+    assert value.item() == 0.0
+    (grad,) = torch.autograd.grad(value, weight)
+    assert torch.equal(grad, torch.zeros_like(grad))
+
+
 def test_fused_linear_errors():
     """Shapes that do not fit raise KLDivError naming what is wrong."""
     hidden, weight = _tensor(2, 3, D, seed=28), _tensor(V, D, seed=29)
@@ -256,3 +265,162 @@ def test_fused_gradients_cannot_be_used_twice():
     value.backward(retain_graph=True)
     with pytest.raises(RuntimeError, match="cannot be backpropagated twice"):
         value.backward()
+
+
+# --------------------------------------------------------------------------- in-place kernels
+
+from kldiv.torch import _chunked  # noqa: E402
+from kldiv.torch._distill_kernels import (  # noqa: E402
+    Divergence,
+    Workspace,
+    loss_and_gradient,
+    rows_into,
+)
+
+
+def _rows_into(student, teacher, divergence, weights=None, *, in_place=False, check=None):
+    """rows_into on a fresh workspace; returns (values, out, workspace)."""
+    dtype = torch.promote_types(student.dtype, torch.float32)
+    workspace = Workspace(student.shape[0], student.shape[-1], dtype, student.device, check)
+    out = student if in_place else torch.empty_like(student)
+    values = rows_into(student, teacher, out, divergence, workspace, weights)
+    return values, out, workspace
+
+
+@pytest.mark.parametrize("direction", ["forward", "reverse", "jsd"])
+@pytest.mark.parametrize("temperature", [1.0, 0.7])
+@pytest.mark.parametrize("in_place", [False, True])
+def test_fast_kernel_equals_reference(direction, temperature, in_place):
+    """The in-place CPU kernel: the reference's values and weighted gradient, out may alias."""
+    student = _tensor(9, V, seed=40, scale=3.0, grad=False)
+    teacher = _tensor(9, V, seed=41, scale=3.0, grad=False)
+    weights = torch.linspace(0.0, 2.0, 9, dtype=torch.float64)[:, None]
+    divergence = Divergence(direction, temperature, beta=0.3)
+    want_values, want_gradient = loss_and_gradient(student, teacher, divergence)
+    values, out, workspace = _rows_into(
+        student.clone(), teacher, divergence, weights, in_place=in_place
+    )
+    assert not workspace.use_reference  # finite rows: the fast kernel ran
+    torch.testing.assert_close(values, want_values)
+    torch.testing.assert_close(out, want_gradient * weights)
+
+
+@pytest.mark.parametrize("direction", ["forward", "reverse", "jsd"])
+def test_fast_kernel_float32_close_to_float64(direction):
+    """float32 rows at a large vocabulary: values and gradient within float32 rounding."""
+    student = _tensor(4, 32000, seed=42, scale=4.0, dtype=torch.float32, grad=False)
+    teacher = _tensor(4, 32000, seed=43, scale=4.0, dtype=torch.float32, grad=False)
+    divergence = Divergence(direction, 2.0, beta=0.6)
+    values, out, _ = _rows_into(student, teacher, divergence)
+    want_values, want_gradient = loss_and_gradient(student.double(), teacher.double(), divergence)
+    torch.testing.assert_close(values.double(), want_values, rtol=1e-5, atol=2e-6)
+    torch.testing.assert_close(out.double(), want_gradient, rtol=1e-4, atol=1e-9)
+
+
+@pytest.mark.parametrize("direction", ["forward", "reverse", "jsd"])
+@pytest.mark.parametrize("masked_rows", ["all", "some"])
+@pytest.mark.parametrize("in_place", [False, True])
+def test_fast_kernel_falls_back_on_non_finite_rows(direction, masked_rows, in_place):
+    """-inf logits make the fast loss non-finite: the reference recomputes, exactly.
+
+    Some rows: only those are retried. Every row (a padded vocabulary): the
+    workspace sends the rest of the call to the reference at once.
+    """
+    student = _tensor(6, V, seed=44, grad=False).clone()
+    teacher = _tensor(6, V, seed=45, grad=False).clone()
+    rows = slice(None) if masked_rows == "all" else slice(1, 3)
+    student[rows, -3:] = float("-inf")
+    teacher[rows, -3:] = float("-inf")
+    teacher[2, :4] = float("-inf")
+    weights = torch.tensor([[1.0], [0.0], [2.0], [1.0], [0.5], [0.0]], dtype=torch.float64)
+    divergence = Divergence(direction, 1.3, beta=0.4)
+    want_values, want_gradient = loss_and_gradient(student, teacher, divergence)
+    values, out, workspace = _rows_into(
+        student.clone(), teacher, divergence, weights, in_place=in_place
+    )
+    assert workspace.use_reference == (masked_rows == "all")
+    torch.testing.assert_close(values, want_values)
+    torch.testing.assert_close(out, want_gradient * weights)
+
+
+def test_zero_weight_rows_get_exact_zero_gradient_even_when_nan():
+    """A row of weight 0 (masked) gets 0, not NaN, even if its logits are NaN."""
+    student = _tensor(3, V, seed=46, grad=False).clone()
+    student[1, 5] = float("nan")
+    weights = torch.tensor([[1.0], [0.0], [1.0]], dtype=torch.float64)
+    values, out, _ = _rows_into(student, _tensor(3, V, seed=47, grad=False), Divergence(), weights)
+    assert torch.isnan(values[1])
+    assert torch.equal(out[1], torch.zeros_like(out[1]))
+    assert torch.isfinite(out).all()
+
+
+def test_value_checks_run_only_when_a_chunk_is_not_finite():
+    """Finite losses prove finite logits: the whole-batch check runs once, and only if needed."""
+    calls = []
+    student = _tensor(4, V, seed=48, grad=False).clone()
+    teacher = _tensor(4, V, seed=49, grad=False)
+    _rows_into(student, teacher, Divergence(), check=lambda: calls.append(1))
+    assert calls == []
+    student[0, 0] = float("-inf")
+    dtype = torch.float64
+    workspace = Workspace(2, V, dtype, student.device, lambda: calls.append(1))
+    for rows in (slice(0, 2), slice(2, 4)):
+        rows_into(
+            student[rows], teacher[rows], torch.empty(2, V, dtype=dtype), Divergence(), workspace
+        )
+    assert calls == [1]
+
+
+def test_chunked_total_scales_by_the_incoming_gradient():
+    """backward(g) with g != 1 scales the stored gradient (g = 1 skips the pass)."""
+    student = _tensor(B, T, V, seed=50)
+    teacher = _tensor(B, T, V, seed=51, grad=False)
+    options = {"temperature": 1.5}
+    chunked = DistillationLoss(chunk_size=4, **options)(student, teacher, LABELS)
+    plain = DistillationLoss(chunk_size=None, **options)(student, teacher, LABELS)
+    factor = torch.tensor(-2.5, dtype=torch.float64)
+    _assert_same_loss_and_grads(chunked * factor, plain * factor, (student,))
+
+
+def test_fused_linear_sub_chunks_teacher_head_with_bias(monkeypatch):
+    """Fused chunks split into kernel sub-chunks, a TeacherHead with a bias: the plain formula."""
+    monkeypatch.setattr(_chunked, "LOGITS_CHUNK_BYTES", 4 * V * 3)  # 3-row sub-chunks
+    hidden, weight, bias = _tensor(B, T, D, seed=52), _tensor(V, D, seed=53), _tensor(V, seed=54)
+    head = TeacherHead(
+        _tensor(B, T, 4, seed=55, grad=False),
+        _tensor(V, 4, seed=56, grad=False),
+        _tensor(V, seed=57, grad=False),
+    )
+    options = {"temperature": 2.0, "direction": "reverse"}
+    fused = FusedLinearDistillationLoss(chunk_size=7, **options)(
+        hidden, weight, head, LABELS, bias=bias
+    )
+    plain = _naive_fused(hidden, weight, bias, head, LABELS, **options)
+    _assert_same_loss_and_grads(fused, plain, (hidden, weight, bias))
+
+
+def test_fused_linear_validates_the_teacher():
+    """A NaN in a dense teacher raises (validate on); with validate=False the loss is NaN."""
+    hidden, weight = _tensor(4, D, seed=58), _tensor(V, D, seed=59)
+    teacher = _tensor(4, V, seed=60, grad=False).clone()
+    teacher[1, 3] = float("nan")
+    with pytest.raises(kldiv.KLDivError, match="`teacher` must hold logits"):
+        FusedLinearDistillationLoss()(hidden, weight, teacher)
+    value = FusedLinearDistillationLoss(validate=False)(hidden, weight, teacher)
+    assert torch.isnan(value)
+
+
+def test_no_import_cycle_between_chunked_and_losses():
+    """_losses imports _chunked and the kernels; neither of them imports _losses."""
+    import ast
+    import importlib
+    from pathlib import Path
+
+    def imported(name):
+        tree = ast.parse(Path(importlib.import_module(name).__file__).read_text())
+        return {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
+
+    assert "kldiv.torch._losses" not in imported("kldiv.torch._chunked")
+    assert "kldiv.torch._losses" not in imported("kldiv.torch._distill_kernels")
+    assert "kldiv.torch._chunked" not in imported("kldiv.torch._distill_kernels")
+    assert "kldiv.torch._chunked" in imported("kldiv.torch._losses")

@@ -12,6 +12,7 @@ F = torch.nn.functional
 
 import kldiv  # noqa: E402
 from kldiv.torch import DistillationLoss, KLDivLoss, TopKTeacher  # noqa: E402
+from kldiv.torch._reduction import item_weights, reduce_items, weighted_total  # noqa: E402
 
 DTYPE = torch.float64
 
@@ -321,3 +322,36 @@ def test_kl_loss_gradcheck(form):
     assert torch.autograd.gradcheck(
         lambda a, b: loss(transform(a), transform(b), mask=mask), (z_p, z_q)
     )
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum"])
+@pytest.mark.parametrize("num_items", [None, 7.0, "tensor"])
+@pytest.mark.parametrize("masked", [False, True])
+def test_item_weights_fold_the_reduction(reduction, num_items, masked):
+    """Σ w_i ℓ_i with item_weights equals scale · reduce_items, masked infinities included."""
+    values = _logits(3, 4, seed=50).detach().abs()
+    mask = (torch.arange(12).reshape(3, 4) % 3 != 0) if masked else None
+    if masked:
+        values[0, 0] = float("inf")  # a masked item
+    if num_items == "tensor":
+        num_items = torch.tensor(9)
+    options = {"reduction": reduction, "num_items": num_items}
+    weights = item_weights(mask, 12, scale=4.0, dtype=DTYPE, device=values.device, **options)
+    want = reduce_items(values, mask=mask, scale=4.0, **options)
+    torch.testing.assert_close(weighted_total(values.reshape(-1), weights), want)
+    torch.testing.assert_close(want, 4.0 * reduce_items(values, mask=mask, **options))
+
+
+def test_reduce_items_leaves_a_num_items_tensor_alone():
+    """The denominator is a new tensor: the caller's num_items is never clamped or scaled."""
+    num_items = torch.tensor(0.5, dtype=DTYPE)
+    reduce_items(_logits(4, seed=51), reduction="mean", num_items=num_items, scale=4.0)
+    assert num_items.item() == 0.5
+
+
+def test_distillation_configuration_is_readable():
+    """The divergence's fields read back from the module, and its repr names them."""
+    loss = DistillationLoss(temperature=2.0, direction="jsd", beta=0.25)
+    assert (loss.temperature, loss.direction, loss.beta, loss.scale) == (2.0, "jsd", 0.25, 4.0)
+    assert "direction='jsd'" in repr(loss)
+    assert "scale=4" in repr(loss)

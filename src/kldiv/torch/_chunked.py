@@ -14,21 +14,40 @@ the lm_head weight and forms each chunk's logits itself, so no ``N × V``
 tensor exists at all; it returns the gradients of the hidden states, the
 weight and the bias.
 
-The per-token values come from kldiv's functional core and the gradients from
-:meth:`DistillationLoss.per_token_and_gradient` (analytic for a dense teacher,
-autograd on the chunk for a top-k one); chunking changes where the maths runs,
-never what it computes: tests compare every path with the plain formula.
+The per-token losses and gradients come from :mod:`kldiv.torch._distill_kernels`
+(a few in-place ATen calls per cache-sized chunk on the CPU, the reference
+kernel elsewhere and for rows with non-finite logits, autograd on the chunk
+for a top-k teacher). With ``"mean"`` or ``"sum"`` each token's weight
+(mask, T², denominator) is folded into its gradient in the forward pass, so
+the backward pass costs nothing when ``loss.backward()`` passes 1. Chunking
+changes where the maths runs, never what it computes: tests compare every
+path with the plain formula.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from functools import partial
 
 import torch
 from torch import nn
 
+from kldiv._validation import resolve_validate
 from kldiv.errors import KLDivError
-from kldiv.torch._reduction import check_num_items, check_reduction, mask_from_labels
+from kldiv.torch._distill_kernels import (
+    Divergence,
+    Workspace,
+    check_inputs,
+    compute_dtype,
+    rows_into,
+)
+from kldiv.torch._reduction import (
+    check_ignore_index,
+    check_reduction,
+    item_weights,
+    mask_from_labels,
+    weighted_total,
+)
 from kldiv.torch._teachers import TeacherHead, TopKTeacher, flatten_teacher, teacher_rows
 
 __all__ = [
@@ -37,19 +56,24 @@ __all__ = [
     "auto_chunk_rows",
     "check_chunk_size",
     "chunked_per_token",
+    "chunked_total",
 ]
 
 CHUNKING_MIN_ELEMENTS = 1 << 22
 """``chunk_size="auto"`` chunks logits of at least this many elements (16 MiB of float32)."""
 
-LOGITS_CHUNK_BYTES = 4 << 20
-"""Float32 bytes of one chunk's logits on the logits path: cache-sized (4-8 MiB ran fastest)."""
+LOGITS_CHUNK_BYTES = 2 << 20
+"""Float32 bytes of one chunk's logits on the logits path: cache-sized (1-2 MiB ran fastest,
+with the kernel's four or five row-sized buffers beside it)."""
 
-FUSED_CHUNK_BYTES = 16 << 20
-"""Float32 bytes of one chunk's logits on the fused path (131 rows at V = 32000): big enough
-for efficient GEMMs, small enough that freed chunk buffers stay on the heap and are reused."""
+FUSED_CHUNK_BYTES = 128 << 20
+"""Float32 bytes of one chunk's logits on the fused path (1048 rows at V = 32000): the GEMMs
+need hundreds of rows, and the weight's gradient is read and written once per chunk."""
 
-LossAndGradient = Callable[..., tuple[torch.Tensor, torch.Tensor]]
+FUSED_MIN_ROWS = 256
+"""Fewest rows of a fused chunk: below that the GEMMs lose most of their speed."""
+
+Check = Callable[[], None] | None
 
 
 def check_chunk_size(chunk_size: object) -> int | str | None:
@@ -90,7 +114,7 @@ def auto_chunk_rows(
 
     Examples:
         >>> auto_chunk_rows(32000)
-        32
+        16
         >>> auto_chunk_rows(128256, target_bytes=32 << 20, minimum=256)
         256
     """
@@ -102,8 +126,10 @@ def auto_chunk_rows(
     return max(1, rows)
 
 
-def _compute_dtype(dtype: torch.dtype) -> torch.dtype:
-    return torch.promote_types(dtype, torch.float32)
+def _spans(rows: int, chunk_rows: int) -> Iterator[tuple[int, int]]:
+    """``(start, stop)`` of each chunk of ``chunk_rows`` rows (the last may be shorter)."""
+    for start in range(0, rows, chunk_rows):
+        yield start, min(start + chunk_rows, rows)
 
 
 def _backward_once(ctx, what: str) -> None:
@@ -116,49 +142,97 @@ def _backward_once(ctx, what: str) -> None:
     ctx.used = True
 
 
-class _ChunkedPerToken(torch.autograd.Function):
-    """Per-token losses whose gradient is computed in the forward pass, chunk by chunk."""
+def _scale_in_place(gradient: torch.Tensor, factor: torch.Tensor) -> torch.Tensor:
+    """``gradient *= factor`` (a scalar tensor); a no-op when it is exactly 1 on the CPU.
+
+    ``loss.backward()`` passes 1: skipping saves a pass over the whole gradient.
+    Elsewhere the multiplication runs anyway, since reading the factor would
+    synchronise with the device.
+    """
+    if factor.device.type == "cpu" and factor.item() == 1.0:
+        return gradient
+    return gradient.mul_(factor.to(gradient.dtype))
+
+
+def _losses_and_gradient(
+    student: torch.Tensor,
+    teacher: torch.Tensor | TopKTeacher,
+    out: torch.Tensor,
+    losses: torch.Tensor,
+    weights: torch.Tensor | None,
+    divergence: Divergence,
+    workspace: Workspace,
+    chunk_rows: int,
+) -> None:
+    """Per-token losses into ``losses`` and ``weights ⊙ ∂loss/∂student`` into ``out``, by chunks.
+
+    ``out`` may be ``student`` itself (the fused path turns its logits into their gradient).
+    """
+    for start, stop in _spans(student.shape[0], chunk_rows):
+        values = rows_into(
+            student[start:stop],
+            teacher_rows(teacher, start, stop),
+            out[start:stop],
+            divergence,
+            workspace,
+            None if weights is None else weights[start:stop, None],
+        )
+        losses[start:stop].copy_(values)
+
+
+class _ChunkedLogits(torch.autograd.Function):
+    """Per-token losses, or their weighted sum, with the gradient computed in the forward pass."""
 
     @staticmethod
     def forward(
-        ctx, student: torch.Tensor, loss_and_gradient: LossAndGradient, teacher, chunk_rows: int
+        ctx,
+        student: torch.Tensor,
+        teacher,
+        divergence: Divergence,
+        weights: torch.Tensor | None,
+        chunk_rows: int,
+        check: Check,
     ):
-        rows = student.shape[0]
-        losses = torch.empty(rows, dtype=_compute_dtype(student.dtype), device=student.device)
+        rows, vocabulary = student.shape
+        dtype = compute_dtype(student.dtype)
+        losses = torch.empty(rows, dtype=dtype, device=student.device)
         gradient = torch.empty_like(student)
-        for start in range(0, rows, chunk_rows):
-            stop = min(start + chunk_rows, rows)
-            chunk = student[start:stop].detach().to(losses.dtype)
-            values, chunk_gradient = loss_and_gradient(chunk, teacher_rows(teacher, start, stop))
-            losses[start:stop] = values
-            gradient[start:stop] = chunk_gradient
+        workspace = Workspace(min(chunk_rows, rows), vocabulary, dtype, student.device, check)
+        _losses_and_gradient(
+            student, teacher, gradient, losses, weights, divergence, workspace, chunk_rows
+        )
         ctx.save_for_backward(gradient)
+        ctx.per_token = weights is None
         ctx.used = False
-        return losses
+        return losses if weights is None else weighted_total(losses, weights)
 
     @staticmethod
-    def backward(ctx, grad_losses: torch.Tensor):
+    def backward(ctx, grad_output: torch.Tensor):
         _backward_once(ctx, "chunked distillation (use chunk_size=None with retain_graph)")
         (gradient,) = ctx.saved_tensors
-        gradient.mul_(grad_losses.to(gradient.dtype)[:, None])
-        return gradient, None, None, None
+        if ctx.per_token:
+            gradient.mul_(grad_output.to(gradient.dtype)[:, None])
+        else:
+            _scale_in_place(gradient, grad_output)
+        return gradient, None, None, None, None, None
 
 
 def chunked_per_token(
-    loss_and_gradient: LossAndGradient,
+    divergence: Divergence,
     student_logits: torch.Tensor,
     teacher: torch.Tensor | TopKTeacher,
     *,
     chunk_rows: int,
+    check: Check = None,
 ) -> torch.Tensor:
     """Per-token losses whose backward costs the memory of one logits-sized gradient.
 
     Args:
-        loss_and_gradient: ``(student_rows, teacher_rows) -> (losses, gradient)``,
-            the gradient of ``losses.sum()`` w.r.t. the student rows.
+        divergence: what to compute per token.
         student_logits: ``[..., V]``; the gradient flows to it.
         teacher: dense ``[..., V]`` (no gradient) or a :class:`TopKTeacher` ``[..., k]``.
         chunk_rows: rows (tokens) per chunk.
+        check: the value checks of the whole batch (see :class:`Workspace`), or None.
 
     Returns:
         The per-token losses, ``student_logits.shape[:-1]``.
@@ -166,12 +240,104 @@ def chunked_per_token(
     batch_shape = student_logits.shape[:-1]
     flat_student = student_logits.reshape(-1, student_logits.shape[-1])
     flat_teacher = flatten_teacher(teacher)
-    losses = _ChunkedPerToken.apply(flat_student, loss_and_gradient, flat_teacher, chunk_rows)
+    losses = _ChunkedLogits.apply(flat_student, flat_teacher, divergence, None, chunk_rows, check)
     return losses.reshape(batch_shape)
 
 
+def chunked_total(
+    divergence: Divergence,
+    student_logits: torch.Tensor,
+    teacher: torch.Tensor | TopKTeacher,
+    weights: torch.Tensor,
+    *,
+    chunk_rows: int,
+    check: Check = None,
+) -> torch.Tensor:
+    """``Σ_i w_i ℓ_i`` over tokens, its gradient (weights folded in) computed chunk by chunk.
+
+    Args:
+        divergence: what to compute per token.
+        student_logits: ``[..., V]``; the gradient flows to it.
+        teacher: dense ``[..., V]`` (no gradient) or a :class:`TopKTeacher` ``[..., k]``.
+        weights: each token's factor, flat (see :func:`item_weights`).
+        chunk_rows: rows (tokens) per chunk.
+        check: the value checks of the whole batch (see :class:`Workspace`), or None.
+
+    Returns:
+        The weighted total, a scalar in the compute dtype.
+    """
+    flat_student = student_logits.reshape(-1, student_logits.shape[-1])
+    flat_teacher = flatten_teacher(teacher)
+    return _ChunkedLogits.apply(flat_student, flat_teacher, divergence, weights, chunk_rows, check)
+
+
+def _linear_into(
+    h: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, out: torch.Tensor
+) -> torch.Tensor:
+    """``h @ weightᵀ + bias`` written into ``out``."""
+    if bias is None:
+        return torch.mm(h, weight.T, out=out)
+    return torch.addmm(bias, h, weight.T, out=out)
+
+
+def _matmul_into(a: torch.Tensor, b: torch.Tensor, out: torch.Tensor) -> None:
+    """``a @ b`` written into ``out``, whose dtype may be narrower."""
+    if out.dtype == a.dtype:
+        torch.mm(a, b, out=out)
+    else:
+        out.copy_(a @ b)
+
+
+class _LinearGradients:
+    """The gradients of the hidden states, weight and bias, filled chunk by chunk.
+
+    Each chunk adds ``G`` (the gradient of its logits ``h @ Wᵀ + b``): ``G @ W``
+    into its rows of the hidden states' gradient, ``Gᵀ @ h`` into the weight's
+    (the first chunk writes it, the others ``addmm_``), ``Σ_rows G`` into the bias's.
+    """
+
+    def __init__(
+        self,
+        hidden: torch.Tensor,
+        weight: torch.Tensor,
+        bias: torch.Tensor | None,
+        needs: tuple[bool, ...],
+    ) -> None:
+        self.hidden = torch.empty_like(hidden) if needs[0] else None
+        self.weight = torch.empty_like(weight) if needs[1] else None
+        self.bias = torch.zeros_like(bias) if bias is not None and needs[2] else None
+        self._weight_written = False
+
+    def add(
+        self, grad_logits: torch.Tensor, h: torch.Tensor, weight: torch.Tensor, rows: slice
+    ) -> None:
+        """Adds one chunk: its logits' gradient, its hidden states, the (compute-dtype) weight."""
+        if self.hidden is not None:
+            _matmul_into(grad_logits, weight, self.hidden[rows])
+        if self.weight is not None:
+            if self._weight_written:
+                self.weight.addmm_(grad_logits.T, h)
+            else:
+                torch.mm(grad_logits.T, h, out=self.weight)
+                self._weight_written = True
+        if self.bias is not None:
+            self.bias += grad_logits.sum(0)
+
+    def result(self) -> tuple[torch.Tensor | None, ...]:
+        """``(hidden, weight, bias)`` gradients (None where not needed)."""
+        if self.weight is not None and not self._weight_written:
+            self.weight.zero_()  # no chunk: an empty batch
+        return self.hidden, self.weight, self.bias
+
+
 class _FusedLinear(torch.autograd.Function):
-    """Σ_i c_i ℓ_i over tokens whose logits are hidden @ Wᵀ + b, formed chunk by chunk."""
+    """Σ_i w_i ℓ_i over tokens whose logits are hidden @ Wᵀ + b, formed chunk by chunk.
+
+    Each chunk's logits are formed in one reused buffer, turned in place into
+    their weighted gradient (cache-sized sub-chunks at a time), and multiplied
+    into the gradients of the hidden states (their rows) and of the weight
+    (accumulated with ``addmm_``): three GEMMs per chunk, as the plain graph.
+    """
 
     @staticmethod
     def forward(
@@ -179,38 +345,43 @@ class _FusedLinear(torch.autograd.Function):
         hidden,
         weight,
         bias,
-        loss_and_gradient: LossAndGradient,
         teacher,
-        coefficients,
+        divergence: Divergence,
+        weights: torch.Tensor,
         chunk_rows: int,
+        check: Check,
     ):
-        dtype = _compute_dtype(hidden.dtype)
+        dtype = compute_dtype(hidden.dtype)
         w = weight.to(dtype)
         b = None if bias is None else bias.to(dtype)
-        needs = ctx.needs_input_grad
-        grad_hidden = torch.zeros_like(hidden) if needs[0] else None
-        grad_weight = torch.zeros_like(w) if needs[1] else None
-        grad_bias = torch.zeros_like(b) if b is not None and needs[2] else None
-        total = torch.zeros((), dtype=dtype, device=hidden.device)
-        for start in range(0, hidden.shape[0], chunk_rows):
-            stop = min(start + chunk_rows, hidden.shape[0])
+        rows, vocabulary = hidden.shape[0], w.shape[0]
+        gradients = _LinearGradients(hidden, w, b, ctx.needs_input_grad)
+        logits = torch.empty(min(chunk_rows, rows), vocabulary, dtype=dtype, device=hidden.device)
+        teacher_buffer = torch.empty_like(logits) if isinstance(teacher, TeacherHead) else None
+        kernel_rows = auto_chunk_rows(
+            vocabulary, target_bytes=LOGITS_CHUNK_BYTES, device=hidden.device
+        )  # cache-sized sub-chunks for the divergence
+        kernel_rows = min(kernel_rows, logits.shape[0])
+        workspace = Workspace(kernel_rows, vocabulary, dtype, hidden.device, check)
+        losses = torch.empty(rows, dtype=dtype, device=hidden.device)
+        for start, stop in _spans(rows, chunk_rows):
             h = hidden[start:stop].to(dtype)
-            logits = h @ w.T if b is None else torch.addmm(b, h, w.T)
-            values, grad_logits = loss_and_gradient(logits, teacher_rows(teacher, start, stop))
-            del logits
-            weights = coefficients[start:stop].to(dtype)
-            total += (values * weights).sum()
-            grad_logits.mul_(weights[:, None])
-            if grad_hidden is not None:
-                grad_hidden[start:stop] = grad_logits @ w
-            if grad_weight is not None:
-                grad_weight.addmm_(grad_logits.T, h)
-            if grad_bias is not None:
-                grad_bias += grad_logits.sum(0)
-        ctx.save_for_backward(grad_hidden, grad_weight, grad_bias)
+            z = _linear_into(h, w, b, logits[: stop - start])
+            _losses_and_gradient(
+                z,
+                teacher_rows(teacher, start, stop, out=teacher_buffer),
+                z,
+                losses[start:stop],
+                weights[start:stop],
+                divergence,
+                workspace,
+                kernel_rows,
+            )
+            gradients.add(z, h, w, slice(start, stop))
+        ctx.save_for_backward(*gradients.result())
         ctx.dtypes = (weight.dtype, None if bias is None else bias.dtype)
         ctx.used = False
-        return total
+        return weighted_total(losses, weights)
 
     @staticmethod
     def backward(ctx, grad_total: torch.Tensor):
@@ -220,13 +391,14 @@ class _FusedLinear(torch.autograd.Function):
         def scaled(gradient, dtype=None):
             if gradient is None:
                 return None
-            gradient = gradient.mul_(grad_total.to(gradient.dtype))  # in place: no second copy
+            gradient = _scale_in_place(gradient, grad_total)  # in place: no second copy
             return gradient if dtype is None else gradient.to(dtype)
 
         return (
             scaled(grad_hidden),
             scaled(grad_weight, ctx.dtypes[0]),
             scaled(grad_bias, ctx.dtypes[1]),
+            None,
             None,
             None,
             None,
@@ -262,8 +434,10 @@ class FusedLinearDistillationLoss(nn.Module):
         reduction: ``"mean"`` (over counted tokens, or ``num_items``) or ``"sum"``.
         scale_by_temperature_squared: multiply by :math:`T^2`.
         chunk_size: tokens per chunk; ``"auto"`` sizes a chunk's float32 logits
-            at about 16 MiB and at least 128 rows (smaller chunks starve the GEMMs).
-        validate: check the teacher once per call (None: the global default).
+            at about 128 MiB and at least 256 rows (smaller chunks starve the GEMMs).
+        validate: check the teacher's values once per call (None: the global
+            default); on the CPU the check runs only if some chunk's loss is
+            not finite (finite losses prove finite logits).
 
     Examples:
         >>> import torch
@@ -291,8 +465,8 @@ class FusedLinearDistillationLoss(nn.Module):
         validate: bool | None = None,
     ) -> None:
         super().__init__()
-        from kldiv.torch._losses import DistillationLoss
-
+        self.divergence = Divergence(direction, temperature, beta)
+        self.ignore_index = check_ignore_index(ignore_index)
         if check_reduction(reduction) == "none":
             raise KLDivError(
                 "`reduction` must be 'mean' or 'sum' for the fused loss (its gradients are "
@@ -300,18 +474,10 @@ class FusedLinearDistillationLoss(nn.Module):
             )
         if check_chunk_size(chunk_size) is None:
             raise KLDivError("`chunk_size` must be 'auto' or a positive number of rows; got None")
-        self.token_loss = DistillationLoss(
-            temperature=temperature,
-            direction=direction,
-            beta=beta,
-            ignore_index=ignore_index,
-            reduction="none",
-            scale_by_temperature_squared=scale_by_temperature_squared,
-            chunk_size=None,
-            validate=validate,
-        )
         self.reduction = reduction
+        self.scale = self.divergence.temperature**2 if scale_by_temperature_squared else 1.0
         self.chunk_size = chunk_size
+        self.validate = resolve_validate(validate) if validate is not None else None
 
     def forward(
         self,
@@ -336,37 +502,46 @@ class FusedLinearDistillationLoss(nn.Module):
         Returns:
             The loss, a scalar.
         """
-        config = self.token_loss
         batch_shape = hidden.shape[:-1]
         if weight.ndim != 2 or weight.shape[1] != hidden.shape[-1]:
             raise KLDivError(
                 f"`weight` must be [V, d] with d = {hidden.shape[-1]} (the hidden size); "
                 f"got {tuple(weight.shape)}"
             )
-        mask = mask_from_labels(labels, config.ignore_index, batch_shape)
-        if mask is not None:
-            mask = mask.reshape(-1)
+        vocabulary = weight.shape[0]
+        mask = mask_from_labels(labels, self.ignore_index, batch_shape)
         flat_hidden = hidden.reshape(-1, hidden.shape[-1])
         rows = flat_hidden.shape[0]
-        flat_teacher = _flatten_teacher(teacher, rows, weight.shape[0])
-        coefficients = _coefficients(mask, rows, self.reduction, num_items, config.scale, hidden)
+        flat_teacher = _flatten_teacher(teacher, rows, vocabulary)
+        weights = item_weights(
+            mask,
+            rows,
+            reduction=self.reduction,
+            num_items=num_items,
+            scale=self.scale,
+            dtype=compute_dtype(hidden.dtype),
+            device=hidden.device,
+        )
         chunk_rows = self.chunk_size
         if chunk_rows == "auto":
             chunk_rows = auto_chunk_rows(
-                weight.shape[0], target_bytes=FUSED_CHUNK_BYTES, minimum=128, device=hidden.device
+                vocabulary,
+                target_bytes=FUSED_CHUNK_BYTES,
+                minimum=FUSED_MIN_ROWS,
+                device=hidden.device,
             )
+        check = None
+        if resolve_validate(self.validate) and not isinstance(flat_teacher, TeacherHead):
+            check = partial(check_inputs, None, flat_teacher, vocabulary)
         return _FusedLinear.apply(
-            flat_hidden,
-            weight,
-            bias,
-            config.per_token_and_gradient,
-            flat_teacher,
-            coefficients,
-            chunk_rows,
+            flat_hidden, weight, bias, flat_teacher, self.divergence, weights, chunk_rows, check
         )
 
     def extra_repr(self) -> str:
-        return f"{self.token_loss.extra_repr()}, chunk_size={self.chunk_size!r}"
+        return (
+            f"{self.divergence.describe()}, ignore_index={self.ignore_index}, "
+            f"reduction={self.reduction!r}, scale={self.scale:g}, chunk_size={self.chunk_size!r}"
+        )
 
 
 def _flatten_teacher(teacher, rows: int, vocabulary: int):
@@ -395,19 +570,3 @@ def _rows_mismatch(teacher_rows_count: int, rows: int):
     raise KLDivError(
         f"the teacher has {teacher_rows_count} tokens; the student's hidden states have {rows}"
     )
-
-
-def _coefficients(mask, rows, reduction, num_items, scale, like) -> torch.Tensor:
-    """Each token's weight in the loss: mask · scale / denominator."""
-    dtype = _compute_dtype(like.dtype)
-    counted = torch.ones(rows, dtype=dtype, device=like.device) if mask is None else mask.to(dtype)
-    if reduction == "sum":
-        return counted * scale
-    if num_items is None:
-        denominator = counted.sum()
-    elif isinstance(num_items, torch.Tensor):
-        denominator = num_items.to(dtype)
-    else:
-        check_num_items(num_items)
-        denominator = torch.tensor(float(num_items), dtype=dtype, device=like.device)
-    return counted * (scale / denominator.clamp_min(1))

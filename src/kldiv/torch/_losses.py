@@ -3,30 +3,37 @@
 from __future__ import annotations
 
 import math
+from functools import partial
 
 import torch
 from torch import nn
 
 import kldiv
-from kldiv._array_api import array_namespace, as_float_arrays
-from kldiv._special import log_softmax
-from kldiv._validation import (
-    check_beta,
-    check_logits,
-    check_temperature,
-    log_of_base,
-    resolve_validate,
-    sum_tolerance,
-)
-from kldiv.discrete._sparse import check_top_k, top_k_buckets
+from kldiv._validation import check_temperature, log_of_base, resolve_validate
 from kldiv.errors import KLDivError
 from kldiv.torch._chunked import (
     CHUNKING_MIN_ELEMENTS,
     auto_chunk_rows,
     check_chunk_size,
     chunked_per_token,
+    chunked_total,
 )
-from kldiv.torch._reduction import check_reduction, mask_from_labels, reduce_items
+from kldiv.torch._distill_kernels import (
+    Divergence,
+    check_choice,
+    check_inputs,
+    compute_dtype,
+    loss_and_gradient,
+    per_token,
+)
+from kldiv.torch._reduction import (
+    check_ignore_index,
+    check_num_items,
+    check_reduction,
+    item_weights,
+    mask_from_labels,
+    reduce_items,
+)
 from kldiv.torch._teachers import TopKTeacher
 
 __all__ = ["DistillationLoss", "KLDivLoss", "TopKTeacher"]
@@ -36,13 +43,6 @@ _KL_BY_INPUT = {
     "log_probs": kldiv.kl_from_log_probs,
     "logits": kldiv.kl_from_logits,
 }
-_DIRECTIONS = ("forward", "reverse", "jsd")
-
-
-def _check_choice(name: str, value: object, choices: tuple[str, ...]) -> str:
-    if value not in choices:
-        raise KLDivError(f"`{name}` must be one of {list(choices)}; got {value!r}")
-    return value  # type: ignore[return-value]
 
 
 class KLDivLoss(nn.Module):
@@ -84,7 +84,7 @@ class KLDivLoss(nn.Module):
         validate: bool | None = None,
     ) -> None:
         super().__init__()
-        self.input = _check_choice("input", input, tuple(_KL_BY_INPUT))
+        self.input = check_choice("input", input, tuple(_KL_BY_INPUT))
         self.reduction = check_reduction(reduction)
         log_of_base(base)
         self.base = base
@@ -122,43 +122,6 @@ class KLDivLoss(nn.Module):
 
     def extra_repr(self) -> str:
         return f"input={self.input!r}, reduction={self.reduction!r}, base={self.base}"
-
-
-def _forward_kl_and_gradient(
-    log_p: torch.Tensor, log_q: torch.Tensor
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """D(p‖q) per row and its gradient w.r.t. the logits of q, reusing the inputs' memory.
-
-    Three row-sized float buffers at most; ``log_p`` and ``log_q`` are consumed.
-    Values follow the core's conventions (0 where p = 0, +inf where q = 0 < p,
-    NaN stays NaN); G = -p where q > 0, else 0, as the plain path's ``where``.
-    """
-    terms = log_p - log_q
-    p = log_p.exp_()
-    values = terms.mul_(p).masked_fill_(p == 0, 0.0).sum(-1)
-    del terms
-    gradient = p.neg_().masked_fill_(log_q == -math.inf, 0.0)
-    q = log_q.exp_()
-    return values, gradient.addcmul_(q, gradient.sum(-1, keepdim=True), value=-1.0)
-
-
-def _reverse_kl_and_gradient(
-    log_p: torch.Tensor, log_q: torch.Tensor
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """D(q‖p) per row and its gradient w.r.t. the logits of q, reusing the inputs' memory.
-
-    G = q (log q - log p + 1) where q > 0 and p > 0, else 0, as the plain path's
-    ``where``; the value is 0 where q = 0 and +inf where p = 0 < q.
-    """
-    ratio = log_q - log_p
-    p_none = log_p == -math.inf
-    del log_p
-    q = log_q.exp_()
-    q_none = q == 0
-    outer = ratio.mul_(q).masked_fill_(q_none, 0.0)
-    values = outer.sum(-1)
-    outer.add_(q).masked_fill_(p_none | q_none, 0.0)
-    return values, outer.addcmul_(q, outer.sum(-1, keepdim=True), value=-1.0)
 
 
 class DistillationLoss(nn.Module):
@@ -201,8 +164,11 @@ class DistillationLoss(nn.Module):
             forward pass and so never holds more than one logits-sized
             gradient; ``"auto"`` (default) uses it for inputs of 2^22 elements
             or more and sizes the chunks from V, None never uses it. It applies
-            when the student needs a gradient and the teacher does not.
-        validate: the core's eager value checks (None: the global default).
+            when the student needs a gradient and the teacher does not. With
+            ``"mean"`` or ``"sum"`` its backward pass costs nothing more.
+        validate: the core's eager value checks (None: the global default). On
+            the chunked path on a CPU they run only if some chunk's loss is not
+            finite: a finite loss proves that row's logits finite.
 
     Examples:
         >>> import torch
@@ -227,16 +193,27 @@ class DistillationLoss(nn.Module):
         validate: bool | None = None,
     ) -> None:
         super().__init__()
-        self.temperature = check_temperature(temperature)
+        self.divergence = Divergence(direction, temperature, beta)
         self.chunk_size = check_chunk_size(chunk_size)
-        self.direction = _check_choice("direction", direction, _DIRECTIONS)
-        self.beta = check_beta(beta)
-        if not isinstance(ignore_index, int) or isinstance(ignore_index, bool):
-            raise KLDivError(f"`ignore_index` must be an integer; got {ignore_index!r}")
-        self.ignore_index = ignore_index
+        self.ignore_index = check_ignore_index(ignore_index)
         self.reduction = check_reduction(reduction)
-        self.scale = self.temperature**2 if scale_by_temperature_squared else 1.0
+        self.scale = self.divergence.temperature**2 if scale_by_temperature_squared else 1.0
         self.validate = resolve_validate(validate) if validate is not None else None
+
+    @property
+    def temperature(self) -> float:
+        """The softmax temperature T."""
+        return self.divergence.temperature
+
+    @property
+    def direction(self) -> str:
+        """``"forward"``, ``"reverse"`` or ``"jsd"``."""
+        return self.divergence.direction
+
+    @property
+    def beta(self) -> float:
+        """The teacher's weight in the ``"jsd"`` mixture."""
+        return self.divergence.beta
 
     def forward(
         self,
@@ -260,14 +237,25 @@ class DistillationLoss(nn.Module):
         mask = mask_from_labels(labels, self.ignore_index, student_logits.shape[:-1])
         chunk_rows = self._chunk_rows(student_logits, teacher)
         if chunk_rows is None:
-            per_token = self.per_token(student_logits, teacher, validate=self.validate)
-        else:
-            self._check(student_logits, teacher)
-            per_token = chunked_per_token(
-                self.per_token_and_gradient, student_logits, teacher, chunk_rows=chunk_rows
+            values = self.per_token(student_logits, teacher, validate=self.validate)
+            return reduce_items(
+                values, reduction=self.reduction, mask=mask, num_items=num_items, scale=self.scale
             )
-        loss = reduce_items(per_token, reduction=self.reduction, mask=mask, num_items=num_items)
-        return loss if self.scale == 1.0 else loss * self.scale
+        check_num_items(num_items)
+        options = {"chunk_rows": chunk_rows, "check": self._check(student_logits, teacher)}
+        if self.reduction == "none":
+            values = chunked_per_token(self.divergence, student_logits, teacher, **options)
+            return reduce_items(values, reduction="none", mask=mask, scale=self.scale)
+        weights = item_weights(
+            mask,
+            math.prod(student_logits.shape[:-1]),
+            reduction=self.reduction,
+            num_items=num_items,
+            scale=self.scale,
+            dtype=compute_dtype(student_logits.dtype),
+            device=student_logits.device,
+        )
+        return chunked_total(self.divergence, student_logits, teacher, weights, **options)
 
     def per_token(
         self,
@@ -277,57 +265,20 @@ class DistillationLoss(nn.Module):
         validate: bool | None = None,
     ) -> torch.Tensor:
         """The divergence of each token, ``[...]``, before masking, reduction and T²."""
-        if isinstance(teacher, TopKTeacher):
-            return self._top_k(student_logits, teacher, validate)
-        options = {"temperature": self.temperature, "validate": validate}
-        if self.direction == "forward":
-            return kldiv.kl_from_logits(teacher, student_logits, **options)
-        if self.direction == "reverse":
-            return kldiv.kl_from_logits(student_logits, teacher, **options)
-        return kldiv.js_from_logits(teacher, student_logits, beta=self.beta, **options)
+        return per_token(student_logits, teacher, self.divergence, validate=validate)
 
     def per_token_and_gradient(
         self, student_logits: torch.Tensor, teacher: torch.Tensor | TopKTeacher
     ) -> tuple[torch.Tensor, torch.Tensor]:
         r"""Per-token losses and their gradient w.r.t. the student's logits, for ``[n, V]`` rows.
 
-        The chunked paths call this on float32 (or float64) rows, without value
-        checks. For a dense teacher the gradient is analytic, with
-        :math:`q = \operatorname{softmax}(z_s/T)`, :math:`p = \operatorname{softmax}(z_t/T)`:
-
-        .. math::
-
-            \partial_{z_s} D(p \| q) = (q - p) / T, \qquad
-            \partial_{z_s} D(q \| p) = q \odot (\log q - \log p - D(q \| p)) / T,
-
-            \partial_{z_s} JS_\beta = (1 - \beta)\, q \odot
-            (\log q - \log m - D(q \| m)) / T
-
-        (no autograd graph: a few row-sized temporaries). Rows whose loss is
-        infinite get a zero gradient. A top-k teacher goes through autograd.
+        The reference kernel of the chunked paths (float32 or float64 rows, no
+        value checks); see :mod:`kldiv.torch._distill_kernels` for the formulas.
+        For a dense teacher the gradient is analytic (no autograd graph: a few
+        row-sized temporaries); a top-k teacher goes through autograd. Rows
+        whose loss is infinite get the gradient of their finite part.
         """
-        if isinstance(teacher, TopKTeacher):
-            with torch.enable_grad():
-                rows = student_logits.detach().requires_grad_()
-                values = self.per_token(rows, teacher, validate=False)
-                (gradient,) = torch.autograd.grad(values.sum(), rows)
-            return values.detach(), gradient
-        t = self.temperature
-        log_q = torch.log_softmax(student_logits / t, -1)
-        log_p = torch.log_softmax(teacher.to(log_q.dtype) / t, -1)
-        if self.direction == "forward":
-            values, gradient = _forward_kl_and_gradient(log_p, log_q)
-        elif self.direction == "reverse":
-            values, gradient = _reverse_kl_and_gradient(log_p, log_q)
-        elif self.beta in (0.0, 1.0):
-            return torch.zeros_like(log_q[..., 0]), torch.zeros_like(log_q)
-        else:
-            q = log_q.exp()
-            values = kldiv.js_from_log_probs(log_p, log_q, beta=self.beta, validate=False)
-            log_m = torch.logaddexp(log_p + math.log(self.beta), log_q + math.log1p(-self.beta))
-            outer = (1.0 - self.beta) * torch.where(q > 0, q * (log_q - log_m), 0.0)
-            gradient = outer.addcmul_(q, outer.sum(-1, keepdim=True), value=-1.0)
-        return values, gradient.div_(t) if t != 1.0 else gradient
+        return loss_and_gradient(student_logits, teacher, self.divergence)
 
     def _chunk_rows(
         self, student_logits: torch.Tensor, teacher: torch.Tensor | TopKTeacher
@@ -340,48 +291,17 @@ class DistillationLoss(nn.Module):
         if self.chunk_size == "auto":
             if student_logits.numel() < CHUNKING_MIN_ELEMENTS:
                 return None
-            return auto_chunk_rows(student_logits.shape[-1])
+            return auto_chunk_rows(student_logits.shape[-1], device=student_logits.device)
         return self.chunk_size
 
-    def _check(self, student_logits: torch.Tensor, teacher: torch.Tensor | TopKTeacher) -> None:
-        """The value checks of the plain path, run once over the whole batch."""
-        validate = resolve_validate(self.validate)
-        if not validate:
-            return
-        xp = array_namespace(student_logits)
-        check_logits(student_logits.detach(), "student_logits", -1, validate=True, xp=xp)
-        if isinstance(teacher, TopKTeacher):
-            tolerance = sum_tolerance(teacher.log_probs.dtype, xp)
-            vocabulary = student_logits.shape[-1]
-            check_top_k(teacher.indices, teacher.log_probs, vocabulary, tolerance, xp=xp)
-        else:
-            check_logits(teacher.detach(), "teacher", -1, validate=True, xp=xp)
-
-    def _top_k(
-        self, student_logits: torch.Tensor, teacher: TopKTeacher, validate: bool | None
-    ) -> torch.Tensor:
-        xp, (logits, top_log_p), _, dtype = as_float_arrays(
-            student_logits, teacher.log_probs, names=("student_logits", "teacher.log_probs")
-        )
-        validate = resolve_validate(validate)
-        check_logits(logits, "student_logits", -1, validate=validate, xp=xp)
-        if validate:
-            vocabulary = logits.shape[-1]
-            check_top_k(teacher.indices, top_log_p, vocabulary, sum_tolerance(dtype, xp), xp=xp)
-        scaled = logits if self.temperature == 1.0 else logits / self.temperature
-        log_p, log_q = top_k_buckets(
-            log_softmax(scaled, -1, xp=xp), teacher.indices, top_log_p, xp=xp
-        )
-        options = {"validate": False}
-        if self.direction == "forward":
-            return kldiv.kl_from_log_probs(log_p, log_q, **options)
-        if self.direction == "reverse":
-            return kldiv.kl_from_log_probs(log_q, log_p, **options)
-        return kldiv.js_from_log_probs(log_p, log_q, beta=self.beta, **options)
+    def _check(self, student_logits: torch.Tensor, teacher: torch.Tensor | TopKTeacher):
+        """The plain path's value checks over the whole batch, to run once; None: off."""
+        if not resolve_validate(self.validate):
+            return None
+        return partial(check_inputs, student_logits, teacher, student_logits.shape[-1])
 
     def extra_repr(self) -> str:
         return (
-            f"temperature={self.temperature}, direction={self.direction!r}, beta={self.beta}, "
-            f"ignore_index={self.ignore_index}, reduction={self.reduction!r}, "
-            f"scale={self.scale:g}"
+            f"{self.divergence.describe()}, ignore_index={self.ignore_index}, "
+            f"reduction={self.reduction!r}, scale={self.scale:g}"
         )

@@ -17,11 +17,14 @@ from kldiv.errors import KLDivError
 
 __all__ = [
     "REDUCTIONS",
+    "check_ignore_index",
     "check_num_items",
     "check_reduction",
     "count_items",
+    "item_weights",
     "mask_from_labels",
     "reduce_items",
+    "weighted_total",
 ]
 
 REDUCTIONS = ("mean", "sum", "none")
@@ -44,6 +47,13 @@ def check_num_items(num_items: object) -> None:
         )
 
 
+def check_ignore_index(ignore_index: object) -> int:
+    """A valid ``ignore_index`` (an integer label), else a :class:`~kldiv.KLDivError`."""
+    if not isinstance(ignore_index, int) or isinstance(ignore_index, bool):
+        raise KLDivError(f"`ignore_index` must be an integer; got {ignore_index!r}")
+    return ignore_index
+
+
 def mask_from_labels(
     labels: torch.Tensor | None, ignore_index: int, token_shape: tuple
 ) -> torch.Tensor | None:
@@ -64,12 +74,13 @@ def reduce_items(
     reduction: str,
     mask: torch.Tensor | None = None,
     num_items: torch.Tensor | float | None = None,
+    scale: float = 1.0,
 ) -> torch.Tensor:
     r"""Reduces per-item values over every dimension, counting only ``mask``'s items.
 
     .. math::
 
-        \text{mean} = \frac{\sum_i m_i \ell_i}{\max(N, 1)}, \qquad
+        \text{mean} = \text{scale} \cdot \frac{\sum_i m_i \ell_i}{\max(N, 1)}, \qquad
         N = \texttt{num\_items} \text{ if given, else } \sum_i m_i
 
     Masked items contribute an exact 0 to the value and to every gradient, even
@@ -82,6 +93,8 @@ def reduce_items(
         mask: booleans of ``values``' shape, True for items that count.
         num_items: the denominator of ``"mean"``; pass the global count (see
             :func:`count_items`) under gradient accumulation or DDP.
+        scale: a constant factor of the result (e.g. a distillation's T²),
+            folded into the reduction's last step.
 
     Returns:
         A scalar for ``"mean"`` and ``"sum"``, ``values``' shape for ``"none"``.
@@ -104,19 +117,84 @@ def reduce_items(
                 f"`mask` must have the shape of the per-item losses {tuple(values.shape)}; "
                 f"got {tuple(mask.shape)}"
             )
-        values = torch.where(
-            mask, values, torch.zeros((), dtype=values.dtype, device=values.device)
-        )
+        values = torch.where(mask, values, 0.0)
     if reduction == "none":
-        return values
+        return values if scale == 1.0 else values * scale
     total = values.sum()
     if reduction == "sum":
-        return total
+        return total if scale == 1.0 else total * scale
+    if num_items is None and mask is None:
+        num_items = values.numel()
+    if num_items is None or isinstance(num_items, torch.Tensor):
+        counted = mask.sum() if num_items is None else num_items
+        denominator = counted.to(total.dtype).clamp_min(1)  # a new tensor: never the caller's
+        return total / (denominator if scale == 1.0 else denominator.div_(scale))
+    return total * (scale / max(float(num_items), 1.0))
+
+
+def item_weights(
+    mask: torch.Tensor | None,
+    count: int,
+    *,
+    reduction: str,
+    num_items: torch.Tensor | float | None = None,
+    scale: float = 1.0,
+    dtype: torch.dtype,
+    device: torch.device,
+) -> torch.Tensor:
+    r"""Each item's factor :math:`w_i` in a reduced loss :math:`\sum_i w_i \ell_i`, ``[count]``.
+
+    .. math::
+
+        w_i = \frac{m_i \cdot \text{scale}}{\max(N, 1)} \ (\text{"mean"}), \qquad
+        w_i = m_i \cdot \text{scale} \ (\text{"sum"}),
+
+    with :math:`N` as in :func:`reduce_items`, so that :func:`weighted_total`
+    equals ``scale * reduce_items(values, ...)``. Paths that compute gradients
+    in the forward pass (chunked, fused) fold these factors into them.
+
+    Args:
+        mask: booleans, True for the items that count (any shape, ``count`` items), or None.
+        count: the number of items.
+        reduction: ``"mean"`` or ``"sum"``.
+        num_items: the denominator of ``"mean"`` (see :func:`count_items`).
+        scale: a constant factor (e.g. the distillation's T²).
+        dtype: the weights' floating dtype.
+        device: the weights' device.
+
+    Examples:
+        >>> import torch
+        >>> mask = torch.tensor([True, False, True, True])
+        >>> item_weights(mask, 4, reduction="mean", dtype=torch.float32, device="cpu")
+        tensor([0.3333, 0.0000, 0.3333, 0.3333])
+    """
+    check_num_items(num_items)
+    if mask is None:
+        counted = torch.ones(count, dtype=dtype, device=device)
+    else:
+        counted = mask.reshape(-1).to(dtype=dtype, device=device)
+    if check_reduction(reduction) == "sum":
+        return counted.mul_(scale)
     if num_items is None:
-        num_items = mask.sum() if mask is not None else values.numel()
-    if isinstance(num_items, torch.Tensor):
-        return total / num_items.to(total.dtype).clamp_min(1)
-    return total / max(float(num_items), 1.0)
+        denominator = counted.sum() if mask is not None else float(count)
+    elif isinstance(num_items, torch.Tensor):
+        denominator = num_items.to(dtype)
+    else:
+        denominator = float(num_items)
+    if isinstance(denominator, float):
+        return counted.mul_(scale / max(denominator, 1.0))
+    return counted.mul_(scale / denominator.clamp_min(1))
+
+
+def weighted_total(values: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+    """``Σ_i w_i ℓ_i``, where an item of weight 0 adds an exact 0 even if its loss is inf or NaN.
+
+    Examples:
+        >>> import torch
+        >>> weighted_total(torch.tensor([1.0, float("inf")]), torch.tensor([0.5, 0.0]))
+        tensor(0.5000)
+    """
+    return torch.where(weights == 0, 0.0, values * weights).sum()
 
 
 def count_items(

@@ -40,21 +40,39 @@ class TeacherHead(NamedTuple):
 
 
 def teacher_rows(
-    teacher: torch.Tensor | TopKTeacher | TeacherHead, start: int, stop: int
+    teacher: torch.Tensor | TopKTeacher | TeacherHead,
+    start: int,
+    stop: int,
+    *,
+    out: torch.Tensor | None = None,
 ) -> torch.Tensor | TopKTeacher:
     """Rows ``start:stop`` of a teacher flattened to ``[N, ...]``: dense logits or top-k.
 
-    A :class:`TeacherHead` becomes the logits of those rows, in float32 or better.
+    A :class:`TeacherHead` becomes the logits of those rows, in float32 or better,
+    written into the first rows of ``out`` when given (a buffer reused across
+    chunks: fresh memory costs page faults).
     """
     if isinstance(teacher, TopKTeacher):
         return TopKTeacher(teacher.indices[start:stop], teacher.log_probs[start:stop])
     if isinstance(teacher, TeacherHead):
-        dtype = torch.promote_types(teacher.hidden.dtype, torch.float32)
-        with torch.no_grad():
-            hidden = teacher.hidden[start:stop].to(dtype)
-            logits = hidden @ teacher.weight.to(dtype).T
-            return logits if teacher.bias is None else logits + teacher.bias.to(dtype)
+        return _head_logits(teacher, start, stop, out)
     return teacher[start:stop]
+
+
+def _head_logits(
+    teacher: TeacherHead, start: int, stop: int, out: torch.Tensor | None
+) -> torch.Tensor:
+    dtype = torch.promote_types(teacher.hidden.dtype, torch.float32)
+    with torch.no_grad():
+        hidden = teacher.hidden[start:stop].to(dtype)
+        weight = teacher.weight.to(dtype).T
+        bias = None if teacher.bias is None else teacher.bias.to(dtype)
+        if out is None:
+            return hidden @ weight if bias is None else torch.addmm(bias, hidden, weight)
+        out = out[: stop - start]
+        if bias is None:
+            return torch.mm(hidden, weight, out=out)
+        return torch.addmm(bias, hidden, weight, out=out)
 
 
 def flatten_teacher(
