@@ -384,7 +384,7 @@ def test_chunked_total_scales_by_the_incoming_gradient():
 
 def test_fused_linear_sub_chunks_teacher_head_with_bias(monkeypatch):
     """Fused chunks split into kernel sub-chunks, a TeacherHead with a bias: the plain formula."""
-    monkeypatch.setattr(_chunked, "LOGITS_CHUNK_BYTES", 4 * V * 3)  # 3-row sub-chunks
+    monkeypatch.setattr(_chunked, "FUSED_KERNEL_BYTES", 4 * V * 3)  # 3-row sub-chunks
     hidden, weight, bias = _tensor(B, T, D, seed=52), _tensor(V, D, seed=53), _tensor(V, seed=54)
     head = TeacherHead(
         _tensor(B, T, 4, seed=55, grad=False),

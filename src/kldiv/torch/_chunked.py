@@ -72,6 +72,11 @@ need hundreds of rows, and the weight's gradient is read and written once per ch
 N = 4096, d = 2048: 1048-row chunks ran as fast on the minima, 5-15% slower on the medians
 of a shared machine; the extra peak is 18% of the plain graph's instead of 14%)."""
 
+FUSED_KERNEL_BYTES = 8 << 20
+"""Float32 bytes of the sub-chunks in which the fused path computes the divergence (64 rows
+at V = 32000): larger than the logits path's, because the divergence is a few percent of the
+fused path's time and four times fewer OpenMP regions keep a shared CPU from stalling at each."""
+
 FUSED_MIN_ROWS = 256
 """Fewest rows of a fused chunk: below that the GEMMs lose most of their speed."""
 
@@ -361,8 +366,8 @@ class _FusedLinear(torch.autograd.Function):
         logits = torch.empty(min(chunk_rows, rows), vocabulary, dtype=dtype, device=hidden.device)
         teacher_buffer = torch.empty_like(logits) if isinstance(teacher, TeacherHead) else None
         kernel_rows = auto_chunk_rows(
-            vocabulary, target_bytes=LOGITS_CHUNK_BYTES, device=hidden.device
-        )  # cache-sized sub-chunks for the divergence
+            vocabulary, target_bytes=FUSED_KERNEL_BYTES, device=hidden.device
+        )
         kernel_rows = min(kernel_rows, logits.shape[0])
         workspace = Workspace(kernel_rows, vocabulary, dtype, hidden.device, check)
         losses = torch.empty(rows, dtype=dtype, device=hidden.device)
