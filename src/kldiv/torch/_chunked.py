@@ -66,11 +66,11 @@ LOGITS_CHUNK_BYTES = 2 << 20
 """Float32 bytes of one chunk's logits on the logits path: cache-sized (1-2 MiB ran fastest,
 with the kernel's four or five row-sized buffers beside it)."""
 
-FUSED_CHUNK_BYTES = 256 << 20
-"""Float32 bytes of one chunk's logits on the fused path (2097 rows at V = 32000): the GEMMs
-need hundreds of rows, and the weight's gradient is read and written once per chunk (at
-N = 4096, d = 2048: 1048-row chunks ran as fast on the minima, 5-15% slower on the medians
-of a shared machine; the extra peak is 18% of the plain graph's instead of 14%)."""
+FUSED_CHUNK_BYTES = 128 << 20
+"""Float32 bytes of one chunk's logits on the fused path (1048 rows at V = 32000): the GEMMs
+need hundreds of rows, and the weight's gradient is read and written once per chunk. At
+N = 4096, d = 2048, 2097-row chunks ran as fast on the minima (a few percent faster on some
+medians of a shared machine) but took 20.3% of the plain graph's extra peak instead of ~16%."""
 
 FUSED_KERNEL_BYTES = 8 << 20
 """Float32 bytes of the sub-chunks in which the fused path computes the divergence (64 rows
@@ -441,7 +441,7 @@ class FusedLinearDistillationLoss(nn.Module):
         reduction: ``"mean"`` (over counted tokens, or ``num_items``) or ``"sum"``.
         scale_by_temperature_squared: multiply by :math:`T^2`.
         chunk_size: tokens per chunk; ``"auto"`` sizes a chunk's float32 logits
-            at about 256 MiB and at least 256 rows (smaller chunks starve the GEMMs).
+            at about 128 MiB and at least 256 rows (smaller chunks starve the GEMMs).
         validate: check the teacher's values once per call (None: the global
             default); on the CPU the check runs only if some chunk's loss is
             not finite (finite losses prove finite logits).
