@@ -56,6 +56,7 @@ from kldiv._validation import (
     sum_tolerance,
 )
 from kldiv.discrete import _terms
+from kldiv.discrete._native import MEASURES
 from kldiv.errors import KLDivError
 
 Tensor = torch.Tensor
@@ -68,7 +69,6 @@ AUTOGRAD_ELEMENTS = 1 << 14
 
 _FLOATING = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
 _PLAIN_TENSORS = (torch.Tensor, torch.nn.Parameter)
-MEASURES = ("kl", "js", "entropy", "cross_entropy", "generalized_kl")
 _INF = math.inf
 
 
