@@ -295,14 +295,14 @@ def test_second_backward_with_retain_graph(monkeypatch):
 
 def test_large_forward_needs_block_sized_memory_only():
     """No input-sized temporaries: the values are computed block by block."""
-    p = torch.softmax(torch.randn(512, 1024), -1)
-    q = torch.softmax(torch.randn(512, 1024), -1)
+    p = torch.softmax(torch.randn(2048, 1024), -1)
+    q = torch.softmax(torch.randn(2048, 1024), -1)
     seen: list[int] = []
     original = _fast_torch._probs_block
 
-    def spy(spec, chunk, needs):
+    def spy(spec, chunk, needs, out):
         seen.append(chunk[0].numel())
-        return original(spec, chunk, needs)
+        return original(spec, chunk, needs, out)
 
     _fast_torch._BLOCKS[("kl", "probs")] = spy
     try:
@@ -310,7 +310,7 @@ def test_large_forward_needs_block_sized_memory_only():
     finally:
         _fast_torch._BLOCKS[("kl", "probs")] = original
     assert max(seen) <= max(_fast_torch.CHUNK_ELEMENTS, 1024)
-    assert len(seen) == 512 * 1024 // max(seen)
+    assert len(seen) == 2048 * 1024 // max(seen)
     with _native.reference_only():
         torch.testing.assert_close(values, kldiv.kl_from_probs(p, q))
 
@@ -327,3 +327,90 @@ def test_the_native_path_is_taken(case):
     assert result is not None
     with _native.reference_only():
         torch.testing.assert_close(result, FUNCTIONS[case](*inputs, **options))
+
+
+@pytest.mark.parametrize("case", CASES, ids=["-".join(c) for c in CASES])
+def test_results_are_not_views_of_the_reused_temporaries(case):
+    """A second call (same shapes, other values) leaves the first call's results intact."""
+    measure, form = case
+    options = _options(measure, form)
+    first = _inputs(form, measure, (40, 64), dtype=torch.float32, seed=3, holes=False)
+    second = _inputs(form, measure, (40, 64), dtype=torch.float32, seed=4, holes=False)
+    values, grads = _values_and_grads(FUNCTIONS[case], first, options, reference=False)
+    kept = values.clone(), [None if g is None else g.clone() for g in grads]
+    _values_and_grads(FUNCTIONS[case], second, options, reference=False)
+    FUNCTIONS[case](*second, **options)  # the no-gradient route as well
+    torch.testing.assert_close(values, kept[0], rtol=0, atol=0)
+    for g, g_kept in zip(grads, kept[1], strict=True):
+        if g is not None:
+            torch.testing.assert_close(g, g_kept, rtol=0, atol=0)
+
+
+def test_threads_compute_independently():
+    """Each thread has its own temporaries: concurrent calls equal the reference."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    pairs = [
+        _inputs("logits", "kl", (64, 512), dtype=torch.float32, seed=seed, holes=False)
+        for seed in range(8)
+    ]
+    with _native.reference_only():
+        expected = [kldiv.kl_from_logits(zp, zq, temperature=1.7) for zp, zq in pairs]
+    with ThreadPoolExecutor(4) as pool:
+        found = list(
+            pool.map(lambda pair: kldiv.kl_from_logits(*pair, temperature=1.7), pairs * 4)
+        )
+    for i, values in enumerate(found):
+        torch.testing.assert_close(values, expected[i % len(pairs)])
+
+
+def _kl_float64(zp, zq, temperature):
+    """KL of the tempered softmaxes, in float64 from the same float32 logits (not kldiv)."""
+    a = torch.log_softmax(zp.double() / temperature, -1)
+    b = torch.log_softmax(zq.double() / temperature, -1)
+    return (a.exp() * (a - b)).sum(-1)
+
+
+@pytest.mark.parametrize(
+    ("offset_p", "offset_q", "temperature"),
+    [(0.0, 0.0, 1.0), (30.0, -20.0, 1.0), (1e4, -3e3, 1.0), (1e4, -3e3, 2.0), (0.0, 0.0, 0.05)],
+)
+@pytest.mark.parametrize("direction", ["forward", "reverse"])
+def test_logits_kl_keeps_its_digits(offset_p, offset_q, temperature, direction):
+    """Large logit offsets and low temperatures: float32 values within 1e-6 of float64.
+
+    The kernel subtracts each row's maximum before scaling; a shift after scaling
+    would lose digits to cancellation (1e-5 here at T = 0.05).
+    """
+    gen = torch.Generator().manual_seed(5)
+    base = torch.randn(64, 1000, generator=gen) * 2
+    zp = base + offset_p
+    zq = base + offset_q + torch.randn(64, 1000, generator=gen) * 0.05
+    if direction == "reverse":
+        zp, zq = zq, zp
+    student = zq.clone().requires_grad_()
+    values = kldiv.kl_from_logits(zp, student, temperature=temperature)
+    exact = _kl_float64(zp, zq, temperature)
+    torch.testing.assert_close(values.double(), exact, rtol=1e-5, atol=1e-6)
+    values.sum().backward()
+    exact_student = zq.double().requires_grad_()
+    _kl_float64(zp, exact_student, temperature).sum().backward()
+    # ∂/∂z = (q - p) / T: float32 softmax rounding, amplified by 1/T
+    torch.testing.assert_close(
+        student.grad.double(), exact_student.grad, rtol=1e-4, atol=5e-7 / temperature
+    )
+
+
+def test_temporaries_are_bounded():
+    """Rows wider than the reusable temporaries allocate their own; the pool stays bounded."""
+    wide = _fast_torch.SCRATCH_ELEMENTS + 1
+    assert _fast_torch._scratch(1, wide, torch.float32, torch.device("cpu")) == ()
+    found = _fast_torch._scratch(4, 100, torch.float32, torch.device("cpu"))
+    assert len(found) == _fast_torch._SCRATCH_COUNT
+    assert all(t.shape == (4, 100) for t in found)
+    pool = _fast_torch._scratch_pool.buffers[torch.float32]
+    assert all(b.numel() <= _fast_torch.SCRATCH_ELEMENTS for b in pool)
+    zp, zq = (torch.randn(2, wide // 2 + 1) for _ in range(2))
+    with _native.reference_only():
+        expected = kldiv.kl_from_logits(zp, zq)
+    torch.testing.assert_close(kldiv.kl_from_logits(zp, zq), expected)

@@ -41,8 +41,10 @@ from __future__ import annotations
 
 import functools
 import math
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import torch
 
@@ -61,8 +63,12 @@ from kldiv.errors import KLDivError
 
 Tensor = torch.Tensor
 
-CHUNK_ELEMENTS = 1 << 16
-"""Elements per block: a few of these fit in a core's L2 cache (measured fastest at 2^16–2^17)."""
+CHUNK_ELEMENTS = 1 << 18
+"""Elements per block (1 MiB of float32). With reusable temporaries, larger blocks mean fewer
+operations and OpenMP fork-joins per call (measured fastest at 2^17–2^18 on 2 cores)."""
+
+SCRATCH_ELEMENTS = 1 << 18
+"""Blocks up to this many elements use reusable temporaries (wider rows allocate their own)."""
 
 AUTOGRAD_ELEMENTS = 1 << 14
 """Up to this many elements per input, gradients come from autograd over the fast formulas."""
@@ -104,16 +110,23 @@ def _functorch_active() -> bool:
 
 
 def _accepted_tensors(arrays: Sequence[object], axis: object) -> bool:
+    """Plain floating tensors of one shape, dtype and device, reduced over their last axis."""
     first = arrays[0]
-    if not all(type(a) in _PLAIN_TENSORS for a in arrays):
+    if type(first) not in _PLAIN_TENSORS:
         return False
-    shape, dtype, device = first.shape, first.dtype, first.device
-    if dtype not in _FLOATING or first.ndim == 0 or first.numel() == 0:
+    dtype, ndim = first.dtype, first.ndim
+    if dtype not in _FLOATING or ndim == 0 or first.numel() == 0:
         return False
-    if any(a.shape != shape or a.dtype != dtype or a.device != device for a in arrays[1:]):
+    if type(axis) is not int or (axis != -1 and axis != ndim - 1):
         return False
-    if type(axis) is not int or axis not in (-1, first.ndim - 1):
-        return False
+    for other in arrays[1:]:
+        if (
+            type(other) not in _PLAIN_TENSORS
+            or other.dtype is not dtype
+            or other.shape != first.shape
+            or other.device != first.device
+        ):
+            return False
     return not (torch.compiler.is_compiling() or _functorch_active())
 
 
@@ -126,16 +139,16 @@ def _spec(
     beta: object,
 ) -> Spec | None:
     """The checked options, or None when one is invalid (the generic path then raises)."""
+    first = arrays[0]
     try:
-        do_validate = resolve_validate(validate)
         return _cached_spec(
             measure,
             form,
             temperature if form == "logits" else 1.0,
             beta if measure == "js" else 0.5,
-            do_validate,
-            arrays[0].dtype,
-            arrays[0].device.type,
+            resolve_validate(validate),
+            first.dtype,
+            first.device.type,
         )
     except (KLDivError, TypeError):  # TypeError: an unhashable option
         return None
@@ -179,19 +192,32 @@ def compute(
     that differ, another axis, traced tensors, invalid options) and for inputs
     that fail a value check: the generic path then raises its error.
     """
-    if (measure == "generalized_kl" and form != "probs") or not _accepted_tensors(arrays, axis):
+    if not _accepted_tensors(arrays, axis) or (measure == "generalized_kl" and form != "probs"):
         return None
-    try:
-        log_base = log_of_base(base)
-    except KLDivError:
-        return None
+    log_base = None
+    if base is not None:
+        try:
+            log_base = log_of_base(base)
+        except KLDivError:
+            return None
     spec = _spec(measure, form, arrays, validate, temperature, beta)
     if spec is None:
         return None
-    small = _through_autograd(spec, arrays)
+    first = arrays[0]
+    needs_grad = torch.is_grad_enabled() and (
+        first.requires_grad or (len(arrays) > 1 and arrays[1].requires_grad)
+    )
+    small = None
+    if (
+        needs_grad
+        and form != "probs"
+        and first.numel() <= AUTOGRAD_ELEMENTS
+        and not spec.exact_only
+    ):
+        small = _through_autograd(spec, arrays)
     if small is not None:
         values, invalid = small
-    elif torch.is_grad_enabled() and any(t.requires_grad for t in arrays):
+    elif needs_grad:
         outcome: list = []
         values = _RowMeasure.apply(spec, outcome, *arrays)
         invalid = outcome[0]
@@ -199,8 +225,8 @@ def compute(
         values, _, invalid = run(spec, arrays, (False,) * len(arrays))
     if invalid is not None and bool(invalid):
         return None
-    if arrays[0].ndim != 2:
-        values = values.reshape(arrays[0].shape[:-1])
+    if first.ndim != 2:
+        values = values.reshape(first.shape[:-1])
     return values if log_base is None else values / log_base
 
 
@@ -210,32 +236,26 @@ def compute(
 def _through_autograd(spec: Spec, arrays: Sequence[Tensor]) -> tuple[Tensor, Tensor | None] | None:
     """Small log-space inputs that need a gradient: autograd over the fast formulas, or None.
 
+    :func:`compute` sends here log-probabilities and logits of at most
+    ``AUTOGRAD_ELEMENTS`` entries on the CPU, when a gradient is being recorded.
+
     Below ``AUTOGRAD_ELEMENTS`` a call costs its number of operations, not its
     passes over memory, and autograd's own nodes are cheaper than a Python
     ``autograd.Function``. Where the fast values are all finite there is no
     ``-inf`` to mask, so autograd's gradients of the fast formulas are the exact
     ones; otherwise (None) the exact blocks of :class:`_RowMeasure` run.
     """
-    if (
-        spec.form == "probs"
-        or spec.exact_only
-        or arrays[0].numel() > AUTOGRAD_ELEMENTS
-        or not torch.is_grad_enabled()
-        or not any(t.requires_grad for t in arrays)
-    ):
-        return None
-    width = arrays[0].shape[-1]
-    flat = [t if t.ndim == 2 else t.reshape(-1, width) for t in arrays]
+    flat = arrays
+    if arrays[0].ndim != 2:
+        width = arrays[0].shape[-1]
+        flat = [t.reshape(-1, width) for t in arrays]
     if flat[0].dtype not in (torch.float32, torch.float64):
         flat = [t.float() for t in flat]
-    logs = [_log_softmax(z, spec.scale) for z in flat] if spec.form == "logits" else flat
-    a, b = logs[0], logs[1] if len(logs) > 1 else None
-    if spec.measure == "kl":  # one fused ATen node each way: exp(a) (a - b)
-        values, p, q = (
-            torch.nn.functional.kl_div(b, a, reduction="none", log_target=True).sum(-1),
-            None,
-            None,
-        )
+    if spec.form == "logits":
+        flat = [_log_softmax(z, spec.scale) for z in flat]
+    a, b = flat[0], flat[1] if len(flat) > 1 else None
+    if spec.measure == "kl":  # exp(a) (a - b) and a row sum: as few autograd nodes as any way
+        values, p, q = torch.kl_div(b, a, 0, log_target=True).sum(-1), None, None
     else:
         extra = (spec.beta,) if spec.measure == "js" else ()
         values, _, p, q = _LOG_KERNELS[spec.measure](a, b, False, False, False, *extra)
@@ -257,6 +277,10 @@ def _through_autograd(spec: Spec, arrays: Sequence[Tensor]) -> tuple[Tensor, Ten
 class _RowMeasure(torch.autograd.Function):
     """Values per row; their gradients are computed with them and scaled in backward.
 
+    Backward scales a copy, not the stored gradients in place: a retained graph
+    (``retain_graph=True``, ``gradcheck``'s reentrancy check) must give the same
+    gradients on every backward.
+
     ``outcome`` receives the validation flag (a 0-d tensor, or None when the
     values themselves prove the inputs valid): a side channel, so that the node
     has one differentiable output and nothing else to track.
@@ -271,16 +295,19 @@ class _RowMeasure(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, grad_values: Tensor):
+        gradients = ctx.gradients
         if torch.is_grad_enabled():  # create_graph=True: differentiate the reference instead
             return (None, None, *_reference_gradients(ctx.spec, ctx.inputs, grad_values))
         upstream = grad_values.unsqueeze(-1)
+        if ctx.spec.scale != 1.0:  # logits: the chain rule's 1/T, left out of the blocks
+            upstream = upstream * ctx.spec.scale
         grads: list[Tensor | None] = [None, None]
-        for gradient, tensor in zip(ctx.gradients, ctx.inputs, strict=True):
+        for gradient, tensor in zip(gradients, ctx.inputs, strict=True):
             if gradient is not None:
-                scaled = gradient * (
+                gradient = gradient * (
                     upstream if upstream.dtype == gradient.dtype else upstream.to(gradient.dtype)
                 )
-                gradient = scaled if tensor.ndim == 2 else scaled.reshape(tensor.shape)
+                gradient = gradient if tensor.ndim == 2 else gradient.reshape(tensor.shape)
             grads.append(gradient)
         return tuple(grads)
 
@@ -329,6 +356,66 @@ _REFERENCE_TERMS = {
 # --- The chunk loop -----------------------------------------------------------------------------
 
 
+class _BlockOut(NamedTuple):
+    """Where a block may write: slices of the call's outputs and reusable temporaries.
+
+    Attributes:
+        values: the block's rows of the output values (None: allocate).
+        grads: per input, the block's rows of its gradient (None: allocate or not needed).
+        scratch: temporaries of the block's shape for the fast formulas; empty when
+            the block must allocate its own (other devices, very wide rows).
+    """
+
+    values: Tensor | None
+    grads: tuple[Tensor | None, ...]
+    scratch: tuple[Tensor, ...]
+
+    def buffer(self, index: int) -> Tensor | None:
+        """The ``index``-th temporary (an ``out=`` argument), or None to allocate."""
+        return self.scratch[index] if index < len(self.scratch) else None
+
+
+_NO_OUT = _BlockOut(None, (None, None), ())
+
+_SCRATCH_COUNT = 4
+"""Temporaries the fast block formulas use (the largest count of any kernel)."""
+
+_scratch_pool = threading.local()
+
+
+def _scratch(rows: int, width: int, dtype: torch.dtype, device: torch.device) -> tuple:
+    """This thread's reusable block temporaries, or ``()`` where the block should allocate.
+
+    A fresh block-sized temporary per operation costs the allocator a page
+    fault per 4 KiB on first touch (glibc maps large requests afresh), more than
+    the arithmetic at these sizes. The fast formulas write into these buffers
+    instead: at most ``_SCRATCH_COUNT × SCRATCH_ELEMENTS`` elements per thread and
+    dtype stay allocated between calls (4 MiB of float32 at the defaults).
+    """
+    if device.type != "cpu" or rows * width > SCRATCH_ELEMENTS:
+        return ()
+    views = getattr(_scratch_pool, "views", None)
+    if views is None:
+        views = _scratch_pool.views = {}
+        _scratch_pool.buffers = {}
+    key = (dtype, rows, width)
+    found = views.get(key)
+    if found is not None:
+        return found
+    size, buffers = rows * width, _scratch_pool.buffers
+    if dtype not in buffers or buffers[dtype][0].numel() < size:
+        buffers[dtype] = [torch.empty(size, dtype=dtype) for _ in range(_SCRATCH_COUNT)]
+        views.clear()  # views of the smaller buffers would keep them alive
+    if len(views) >= _SCRATCH_SHAPES:
+        views.clear()
+    found = views[key] = tuple(buffer[:size].view(rows, width) for buffer in buffers[dtype])
+    return found
+
+
+_SCRATCH_SHAPES = 64
+"""Block shapes whose views of the scratch buffers are kept (then the cache restarts)."""
+
+
 def run(
     spec: Spec, tensors: Sequence[Tensor], needs: Sequence[bool]
 ) -> tuple[Tensor, list[Tensor | None], Tensor]:
@@ -348,31 +435,46 @@ def run(
     width = tensors[0].shape[-1]
     flat = tensors if tensors[0].ndim == 2 else [t.reshape(-1, width) for t in tensors]
     rows = flat[0].shape[0]
-    dtype = flat[0].dtype
+    dtype, device = flat[0].dtype, flat[0].device
     compute_dtype = dtype if dtype in (torch.float32, torch.float64) else torch.float32
-    step = max(1, CHUNK_ELEMENTS // width)
+    step = min(rows, max(1, CHUNK_ELEMENTS // width))
     block = _BLOCKS[(spec.measure, spec.form)]
-    if rows <= step:  # one block: no copies into preallocated outputs
-        chunk = flat if compute_dtype == dtype else [f.to(compute_dtype) for f in flat]
-        values, grads, off = block(spec, chunk, needs)
-        if compute_dtype != dtype:
-            grads = [None if g is None else g.to(dtype) for g in grads]
-        return values, grads, _any_off(spec, off)
-    device = flat[0].device
     values = torch.empty(rows, dtype=compute_dtype, device=device)
     gradients = [torch.empty_like(f) if need else None for f, need in zip(flat, needs, strict=True)]
+    scratch = () if spec.exact_only else _scratch(step, width, compute_dtype, device)
+    direct = compute_dtype == dtype  # outputs of the compute dtype: blocks write into them
+    if step == rows:  # one block: the whole tensors, no slicing
+        chunk = flat if direct else [f.to(compute_dtype) for f in flat]
+        out = _BlockOut(values, (*gradients, None) if direct else (None, None), scratch)
+        chunk_values, chunk_grads, off = block(spec, chunk, needs, out)
+        _store(values, chunk_values)
+        for gradient, chunk_grad in zip(gradients, chunk_grads, strict=True):
+            if gradient is not None:
+                _store(gradient, chunk_grad)
+        return values, gradients, _any_off(spec, off)
     invalid = None
     for start in range(0, rows, step):
         stop = min(start + step, rows)
-        chunk = [f[start:stop].to(compute_dtype) for f in flat]
-        chunk_values, chunk_grads, off = block(spec, chunk, needs)
-        values[start:stop] = chunk_values
+        chunk = [f[start:stop] if direct else f[start:stop].to(compute_dtype) for f in flat]
+        out = _BlockOut(
+            values[start:stop],
+            (*(g[start:stop] if g is not None and direct else None for g in gradients), None),
+            scratch if stop - start == step else tuple(s[: stop - start] for s in scratch),
+        )
+        chunk_values, chunk_grads, off = block(spec, chunk, needs, out)
+        _store(out.values, chunk_values)
         for gradient, chunk_grad in zip(gradients, chunk_grads, strict=True):
             if gradient is not None:
-                gradient[start:stop] = chunk_grad
+                _store(gradient[start:stop], chunk_grad)
         if spec.validate and off is not None:
             invalid = off.any() if invalid is None else invalid | off.any()
     return values, gradients, invalid
+
+
+def _store(target: Tensor, result: Tensor) -> None:
+    """Copy a block's result into the output, unless the block wrote it there."""
+    if result.data_ptr() != target.data_ptr() or result.dtype != target.dtype:
+        target.copy_(result)
 
 
 def _any_off(spec: Spec, off: Tensor | None) -> Tensor | None:
@@ -398,13 +500,15 @@ def _all_finite(spec: Spec, values: Tensor) -> bool:
 # variants assume every entry finite; the exact ones follow kldiv.discrete._terms term by term.
 
 
-def _kl_log(a: Tensor, b: Tensor, need_a: bool, need_b: bool, exact: bool):
-    p = torch.exp(a)
+def _kl_log(a: Tensor, b: Tensor, need_a: bool, need_b: bool, exact: bool, out=_NO_OUT):
     if not exact:
-        diff = a - b
-        values = torch.linalg.vecdot(p, diff)
-        g_a = diff.add_(1.0).mul_(p) if need_a else None
-        return values, [g_a, p.neg() if need_b else None], p, None
+        p = torch.exp(a, out=out.buffer(0))
+        diff = torch.sub(a, b, out=out.buffer(1))
+        values = torch.linalg.vecdot(p, diff, out=out.values)
+        g_a = torch.add(diff, 1.0, out=out.grads[0]).mul_(p) if need_a else None
+        g_b = torch.neg(p, out=out.grads[1]) if need_b else None
+        return values, [g_a, g_b], p, None
+    p = torch.exp(a)
     a_none, b_none = a == -_INF, b == -_INF
     pinned = b_none & ~a_none
     diff = torch.where(a_none, 0.0, a) - torch.where(b_none, 0.0, b)
@@ -414,7 +518,7 @@ def _kl_log(a: Tensor, b: Tensor, need_a: bool, need_b: bool, exact: bool):
     return values, [g_a, g_b], p, None
 
 
-def _cross_entropy_log(a: Tensor, b: Tensor, need_a: bool, need_b: bool, exact: bool):
+def _cross_entropy_log(a: Tensor, b: Tensor, need_a: bool, need_b: bool, exact: bool, out=_NO_OUT):
     p = torch.exp(a)
     if not exact:
         terms = p * b
@@ -428,7 +532,7 @@ def _cross_entropy_log(a: Tensor, b: Tensor, need_a: bool, need_b: bool, exact: 
     return terms.masked_fill_(pinned, _INF).sum(-1), [g_a, g_b], p, None
 
 
-def _entropy_log(a: Tensor, b: None, need_a: bool, need_b: bool, exact: bool):
+def _entropy_log(a: Tensor, b: None, need_a: bool, need_b: bool, exact: bool, out=_NO_OUT):
     p = torch.exp(a)
     safe = torch.where(a == -_INF, 0.0, a) if exact else a
     values = torch.linalg.vecdot(p, safe).neg_()
@@ -437,7 +541,7 @@ def _entropy_log(a: Tensor, b: None, need_a: bool, need_b: bool, exact: bool):
 
 
 def _js_log(
-    a: Tensor, b: Tensor, need_a: bool, need_b: bool, exact: bool, beta: float
+    a: Tensor, b: Tensor, need_a: bool, need_b: bool, exact: bool, beta: float, out=_NO_OUT
 ) -> tuple[Tensor, list, Tensor, Tensor]:
     """JS_β with ``log m = logaddexp(a + log β, b + log(1-β))``; gradients β p (a - log m), …."""
     if beta in (0.0, 1.0):
@@ -470,8 +574,12 @@ _LOG_KERNELS: dict[str, Callable] = {
 }
 
 
-def _log_space(spec: Spec, a: Tensor, b: Tensor | None, need_a: bool, need_b: bool):
+def _log_space(
+    spec: Spec, a: Tensor, b: Tensor | None, need_a: bool, need_b: bool, out: _BlockOut = _NO_OUT
+):
     """The kernel of ``spec.measure``: fast where its values come out finite, else exact.
+
+    ``out`` is offered to the fast formulas only (the exact ones allocate).
 
     Returns:
         ``(values, [g_a, g_b], p, q or None, exact)``.
@@ -479,7 +587,7 @@ def _log_space(spec: Spec, a: Tensor, b: Tensor | None, need_a: bool, need_b: bo
     kernel = _LOG_KERNELS[spec.measure]
     extra = (spec.beta,) if spec.measure == "js" else ()
     if not spec.exact_only:
-        result = kernel(a, b, need_a, need_b, False, *extra)
+        result = kernel(a, b, need_a, need_b, False, *extra, out=out)
         if _all_finite(spec, result[0]):
             return (*result, False)
     return (*kernel(a, b, need_a, need_b, True, *extra), True)
@@ -490,9 +598,9 @@ def _pair(chunk: list[Tensor], needs: Sequence[bool]) -> tuple[Tensor, Tensor | 
     return chunk[0], chunk[1] if two else None, needs[0], two and needs[1]
 
 
-def _log_probs_block(spec: Spec, chunk: list[Tensor], needs: Sequence[bool]):
+def _log_probs_block(spec: Spec, chunk: list[Tensor], needs: Sequence[bool], out: _BlockOut):
     a, b, need_a, need_b = _pair(chunk, needs)
-    values, grads, p, q, exact = _log_space(spec, a, b, need_a, need_b)
+    values, grads, p, q, exact = _log_space(spec, a, b, need_a, need_b, out)
     if not spec.validate:
         return values, grads[: len(chunk)], None
     off = _row_sum_off(p.sum(-1), spec.tolerance)
@@ -514,38 +622,56 @@ def _sum_of_exp(b: Tensor) -> Tensor:
     return (b.amax(-1) - torch.log_softmax(b, -1).amax(-1)).exp_()
 
 
-def _softmax_backward(g_a: Tensor, p: Tensor, scale: float) -> Tensor:
-    """``(g_a - p Σ g_a) · scale``: the gradient w.r.t. ``z`` of ``a = log_softmax(z·scale)``."""
-    gradient = g_a.addcmul_(p, g_a.sum(-1, keepdim=True), value=-1.0)
-    return gradient.mul_(scale) if scale != 1.0 else gradient
+def _softmax_backward(g_a: Tensor, p: Tensor) -> Tensor:
+    """``g_a - p Σ g_a``: the gradient w.r.t. ``z·scale`` of ``a = log_softmax(z·scale)``.
+
+    The factor ``scale`` of the chain rule is applied by :meth:`_RowMeasure.backward`
+    together with the upstream gradient (one pass fewer over the block).
+    """
+    return g_a.addcmul_(p, g_a.sum(-1, keepdim=True), value=-1.0)
 
 
 def _log_softmax(z: Tensor, scale: float) -> Tensor:
     return torch.log_softmax(z if scale == 1.0 else z * scale, dim=-1)
 
 
-def _kl_logits_fast(spec: Spec, zp: Tensor, zq: Tensor, need_p: bool, need_q: bool):
-    """Forward KL from logits with ∂/∂z_p = p (a - b - D)/T and ∂/∂z_q = (q - p)/T, or None."""
-    zp, zq = (zp, zq) if spec.scale == 1.0 else (zp * spec.scale, zq * spec.scale)
-    a, b = torch.log_softmax(zp, -1), torch.log_softmax(zq, -1)
-    p = torch.softmax(zp, -1)  # fused: cheaper than exp(a), equal to rounding
-    diff = a - b
-    values = torch.linalg.vecdot(p, diff)
+def _kl_logits_fast(spec: Spec, zp: Tensor, zq: Tensor, need_p: bool, need_q: bool, out: _BlockOut):
+    r"""Forward KL from logits with ∂/∂z_p ∝ p (a - b - D) and ∂/∂z_q ∝ q - p, or None.
+
+    The logits are shifted, then scaled, :math:`z' = (z - \max z)\,/\,T`, so
+    :math:`\max z' = 0` and the largest softmax entry is :math:`1/\sum_i e^{z'_i}`:
+
+    .. math::
+
+        a - b = z'_p - z'_q + \log \frac{\max p}{\max q}.
+
+    The two ``softmax`` passes the gradients need thus give the normalisers too
+    (no ``log_softmax`` pass), and :math:`z'` is more exact than the reference's
+    ``log_softmax(z / T)``, which rounds ``z / T`` before subtracting the maximum.
+    The gradients are w.r.t. ``z / T`` (backward applies ``1/T``); the
+    temporaries are ``out``'s scratch buffers and
+    the results land in its outputs.
+    """
+    # z - max z first (exact near the max), then the scale: ``shift + z·scale`` in one
+    # pass would round z·scale first and lose digits to the cancellation.
+    zp = torch.sub(zp, zp.amax(-1, keepdim=True), out=out.buffer(0))
+    zq = torch.sub(zq, zq.amax(-1, keepdim=True), out=out.buffer(1))
+    if spec.scale != 1.0:
+        zp, zq = zp.mul_(spec.scale), zq.mul_(spec.scale)
+    p = torch.softmax(zp, -1, out=out.buffer(2))
+    q = torch.softmax(zq, -1, out=out.grads[1] if need_q else out.buffer(3))
+    log_ratio = torch.log(p.amax(-1, keepdim=True).div_(q.amax(-1, keepdim=True)))
+    diff = torch.sub(zp, zq, out=out.buffer(3)).add_(log_ratio)
+    values = torch.linalg.vecdot(p, diff, out=out.values)
     if not _all_finite(spec, values):
         return None
-    g_p = g_q = None
-    if need_p:
-        g_p = diff.sub_(values.unsqueeze(-1)).mul_(p)
-        g_p = g_p.mul_(spec.scale) if spec.scale != 1.0 else g_p
-    if need_q:
-        g_q = torch.softmax(zq, -1).sub_(p)
-        g_q = g_q.mul_(spec.scale) if spec.scale != 1.0 else g_q
-    return values, [g_p, g_q], None
+    g_p = torch.sub(diff, values.unsqueeze(-1), out=out.grads[0]).mul_(p) if need_p else None
+    return values, [g_p, q.sub_(p) if need_q else None], None
 
 
-def _logits_block(spec: Spec, chunk: list[Tensor], needs: Sequence[bool]):
+def _logits_block(spec: Spec, chunk: list[Tensor], needs: Sequence[bool], out: _BlockOut):
     if spec.measure == "kl" and not spec.exact_only:
-        result = _kl_logits_fast(spec, chunk[0], chunk[1], *needs)
+        result = _kl_logits_fast(spec, chunk[0], chunk[1], *needs, out)
         if result is not None:
             return result
     logs = [_log_softmax(z, spec.scale) for z in chunk]
@@ -553,9 +679,9 @@ def _logits_block(spec: Spec, chunk: list[Tensor], needs: Sequence[bool]):
     values, grads, p, q, exact = _log_space(spec, a, b, need_a, need_b)
     out: list[Tensor | None] = [None] * len(chunk)
     if need_a:
-        out[0] = _softmax_backward(grads[0], p, spec.scale)
+        out[0] = _softmax_backward(grads[0], p)
     if need_b:
-        out[1] = _softmax_backward(grads[1], q if q is not None else torch.exp(b), spec.scale)
+        out[1] = _softmax_backward(grads[1], q if q is not None else torch.exp(b))
     # Bad logits (NaN, +inf, a row without a finite entry) make NaN values, never finite ones.
     return values, out, torch.isnan(values) if exact and spec.validate else None
 
@@ -574,10 +700,10 @@ def _minus_ratio(p: Tensor, q: Tensor, q_zero: Tensor) -> Tensor:
     return (p / torch.where(q_zero, 1.0, q)).neg_().masked_fill_(q_zero, 0.0)
 
 
-def _kl_probs(p: Tensor, q: Tensor, need_p: bool, need_q: bool, exact: bool):
+def _kl_probs(p: Tensor, q: Tensor, need_p: bool, need_q: bool, exact: bool, out=_NO_OUT):
     if not exact:  # log(p / q), 1 where p = 0; +inf where q = 0 < p (an exact block follows)
-        ratio = torch.div(p, q).masked_fill_(p == 0, 1.0).log_()
-        return torch.linalg.vecdot(p, ratio), [None, None]
+        ratio = torch.div(p, q, out=out.buffer(0)).masked_fill_(p == 0, 1.0).log_()
+        return torch.linalg.vecdot(p, ratio, out=out.values), [None, None]
     log_p, p_zero = _log_or_zero(p)
     log_q, q_zero = _log_or_zero(q)
     pinned = q_zero & ~p_zero
@@ -587,7 +713,9 @@ def _kl_probs(p: Tensor, q: Tensor, need_p: bool, need_q: bool, exact: bool):
     return values, [g_p, _minus_ratio(p, q, q_zero) if need_q else None]
 
 
-def _cross_entropy_probs(p: Tensor, q: Tensor, need_p: bool, need_q: bool, exact: bool):
+def _cross_entropy_probs(
+    p: Tensor, q: Tensor, need_p: bool, need_q: bool, exact: bool, out=_NO_OUT
+):
     if not exact:
         return torch.linalg.vecdot(p, torch.log(q)).neg_(), [None, None]
     log_q, q_zero = _log_or_zero(q)
@@ -597,7 +725,7 @@ def _cross_entropy_probs(p: Tensor, q: Tensor, need_p: bool, need_q: bool, exact
     return values, [g_p, _minus_ratio(p, q, q_zero) if need_q else None]
 
 
-def _entropy_probs(p: Tensor, q: None, need_p: bool, need_q: bool, exact: bool):
+def _entropy_probs(p: Tensor, q: None, need_p: bool, need_q: bool, exact: bool, out=_NO_OUT):
     if not exact:
         return torch.linalg.vecdot(p, p.masked_fill(p == 0, 1.0).log_()).neg_(), [None, None]
     log_p, p_zero = _log_or_zero(p)
@@ -606,7 +734,9 @@ def _entropy_probs(p: Tensor, q: None, need_p: bool, need_q: bool, exact: bool):
     return values, [g_p, None]
 
 
-def _generalized_kl_probs(p: Tensor, q: Tensor, need_p: bool, need_q: bool, exact: bool):
+def _generalized_kl_probs(
+    p: Tensor, q: Tensor, need_p: bool, need_q: bool, exact: bool, out=_NO_OUT
+):
     values, (g_p, g_q) = _kl_probs(p, q, need_p, need_q, exact=True)
     values = values + (q.sum(-1) - p.sum(-1))
     return values, [None if g_p is None else g_p.sub_(1.0), None if g_q is None else g_q.add_(1.0)]
@@ -638,21 +768,21 @@ _PROBS_KERNELS: dict[str, Callable] = {
 }
 
 
-def _probs_values(spec: Spec, chunk: list[Tensor], needs: Sequence[bool]):
+def _probs_values(spec: Spec, chunk: list[Tensor], needs: Sequence[bool], out: _BlockOut):
     p, q, need_p, need_q = _pair(chunk, needs)
     if spec.measure == "js":
         return _js_probs(spec, p, q, need_p, need_q)
     kernel = _PROBS_KERNELS[spec.measure]
     if not (spec.exact_only or need_p or need_q or spec.measure == "generalized_kl"):
-        values, grads = kernel(p, q, False, False, False)
+        values, grads = kernel(p, q, False, False, False, out=out)
         if _all_finite(spec, values):
             return values, grads, False
     values, grads = kernel(p, q, need_p, need_q, True)
     return values, grads, True
 
 
-def _probs_block(spec: Spec, chunk: list[Tensor], needs: Sequence[bool]):
-    values, grads, exact = _probs_values(spec, chunk, needs)
+def _probs_block(spec: Spec, chunk: list[Tensor], needs: Sequence[bool], out: _BlockOut):
+    values, grads, exact = _probs_values(spec, chunk, needs, out)
     grads = grads[: len(chunk)]
     if not spec.validate:
         return values, grads, None

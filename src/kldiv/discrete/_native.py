@@ -34,6 +34,7 @@ FORMS = ("probs", "log_probs", "logits")
 
 
 _KERNELS_BY_TYPE: dict[type, Any] = {}
+"""The kernel module (or None) of each array type seen: one dictionary lookup per call."""
 
 
 def _backend_module(first: object) -> Any | None:
@@ -50,6 +51,8 @@ def _backend_module(first: object) -> Any | None:
         from kldiv.discrete import _fast_jax as backend
     elif module == "numpy":
         from kldiv.discrete import _fast_numpy as backend
+    if backend is not None and not hasattr(backend, "compute"):
+        backend = None
     _KERNELS_BY_TYPE[kind] = backend
     return backend
 
@@ -96,8 +99,10 @@ def native_result(
     """
     if _reference_only:
         return None
-    backend = _backend_module(arrays[0])
-    if backend is None or not hasattr(backend, "compute"):
+    backend = _KERNELS_BY_TYPE.get(type(arrays[0]), False)
+    if backend is False:
+        backend = _backend_module(arrays[0])
+    if backend is None:
         return None
     return backend.compute(
         measure,
