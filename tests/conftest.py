@@ -3,6 +3,9 @@
 JAX runs jitted: the ``apply`` fixture wraps the call in ``jax.jit`` (keyword
 options static), so traced code paths are what the JAX tests exercise.
 ``KLDIV_TEST_BACKENDS=numpy,torch`` restricts the matrix.
+
+Tests marked ``slow`` (the full adversarial sweeps, long multi-process runs) are
+skipped unless ``KLDIV_SLOW=1``; CI runs their bounded counterparts.
 """
 
 from __future__ import annotations
@@ -13,6 +16,16 @@ import pytest
 from array_api_compat import array_namespace, is_jax_namespace
 
 BACKENDS = ("numpy", "array_api_strict", "torch", "jax.numpy")
+
+
+def pytest_collection_modifyitems(config, items):
+    """Skips the ``slow`` tests unless ``KLDIV_SLOW=1``."""
+    if os.environ.get("KLDIV_SLOW") == "1":
+        return
+    skip = pytest.mark.skip(reason="slow: run with KLDIV_SLOW=1")
+    for item in items:
+        if "slow" in item.keywords:
+            item.add_marker(skip)
 
 
 def _selected() -> tuple[str, ...]:
