@@ -259,7 +259,7 @@ def _through_autograd(spec: Spec, arrays: Sequence[Tensor]) -> tuple[Tensor, Ten
     else:
         extra = (spec.beta,) if spec.measure == "js" else ()
         values, _, p, q = _LOG_KERNELS[spec.measure](a, b, False, False, False, *extra)
-    if not _all_finite(spec, values):
+    if not _fast_values_stand(spec, values):
         return None
     if not spec.validate or spec.form == "logits":  # finite values: the logits were valid
         return values, None
@@ -487,11 +487,49 @@ def _row_sum_off(totals: Tensor, tolerance: float) -> Tensor:
     return ~((totals - 1.0).abs_() <= tolerance)
 
 
-def _all_finite(spec: Spec, values: Tensor) -> bool:
-    """Whether the fast formulas' values may stand (CPU only: reading them costs no sync)."""
-    # One reduction: the sum of the values is finite iff they all are (or it overflows, which
-    # only sends the block to the exact formulas).
-    return not spec.exact_only and math.isfinite(float(values.detach().sum()))
+def _fast_values_stand(spec: Spec, values: Tensor) -> bool:
+    """Whether the fast formulas' values may stand (CPU only: reading them costs no sync).
+
+    They stand when every value is finite and, for the divergences, at least
+    :func:`near_equal_below`: a smaller divergence is the sum of terms that
+    nearly cancel (near-equal inputs, or identical ones), so its rows are redone
+    by :func:`_refine_near_equal`. One reduction (``aminmax``) decides both.
+    """
+    if spec.exact_only:
+        return False
+    low, high = torch.aminmax(values.detach())
+    floor = near_equal_below(values.dtype) if spec.measure in _DIVERGENCES else -_INF
+    return float(low) >= floor and float(high) < _INF  # NaN fails both
+
+
+_DIVERGENCES = frozenset({"kl", "js", "generalized_kl"})
+
+
+def near_equal_below(dtype: torch.dtype) -> float:
+    r"""Divergences below this are recomputed in float64 from the inputs (near-equal rows).
+
+    The fast formulas sum terms :math:`p_i (a_i - b_i)` whose rounding errors are
+    about :math:`\epsilon \sum_i p_i |a_i - b_i| \lesssim \epsilon \sqrt{2 D}`, a
+    relative error :math:`\epsilon \sqrt{2 / D}`: :math:`10^{-4}` in float32 keeps it
+    below :math:`2 \cdot 10^{-5}`, :math:`10^{-10}` in float64 below :math:`4 \cdot 10^{-11}`.
+    """
+    return 1e-10 if dtype == torch.float64 else 1e-4
+
+
+def _refine_near_equal(spec: Spec, chunk: Sequence[Tensor], values: Tensor) -> Tensor:
+    """Rows of a divergence below :func:`near_equal_below`, recomputed by the reference in float64.
+
+    ``chunk`` holds the block's inputs as given (logits, not their float32
+    ``log_softmax``, so that nothing rounded enters the recomputation). On the CPU only.
+    """
+    if spec.measure not in _DIVERGENCES or spec.exact_only:
+        return values
+    small = values < near_equal_below(values.dtype)
+    if not bool(small.any()):
+        return values
+    rows = small.nonzero().squeeze(-1)
+    refined = reference_nats(spec, [x.index_select(0, rows).double() for x in chunk])
+    return values.index_copy(0, rows, refined.to(values.dtype))
 
 
 # --- Log space: a = log p, b = log q, as given or from logits ------------------------------------
@@ -588,7 +626,7 @@ def _log_space(
     extra = (spec.beta,) if spec.measure == "js" else ()
     if not spec.exact_only:
         result = kernel(a, b, need_a, need_b, False, *extra, out=out)
-        if _all_finite(spec, result[0]):
+        if _fast_values_stand(spec, result[0]):
             return (*result, False)
     return (*kernel(a, b, need_a, need_b, True, *extra), True)
 
@@ -601,6 +639,8 @@ def _pair(chunk: list[Tensor], needs: Sequence[bool]) -> tuple[Tensor, Tensor | 
 def _log_probs_block(spec: Spec, chunk: list[Tensor], needs: Sequence[bool], out: _BlockOut):
     a, b, need_a, need_b = _pair(chunk, needs)
     values, grads, p, q, exact = _log_space(spec, a, b, need_a, need_b, out)
+    if exact:
+        values = _refine_near_equal(spec, chunk, values)
     if not spec.validate:
         return values, grads[: len(chunk)], None
     off = _row_sum_off(p.sum(-1), spec.tolerance)
@@ -663,7 +703,7 @@ def _kl_logits_fast(spec: Spec, zp: Tensor, zq: Tensor, need_p: bool, need_q: bo
     log_ratio = torch.log(p.amax(-1, keepdim=True).div_(q.amax(-1, keepdim=True)))
     diff = torch.sub(zp, zq, out=out.buffer(3)).add_(log_ratio)
     values = torch.linalg.vecdot(p, diff, out=out.values)
-    if not _all_finite(spec, values):
+    if not _fast_values_stand(spec, values):
         return None
     g_p = torch.sub(diff, values.unsqueeze(-1), out=out.grads[0]).mul_(p) if need_p else None
     return values, [g_p, q.sub_(p) if need_q else None], None
@@ -677,6 +717,8 @@ def _logits_block(spec: Spec, chunk: list[Tensor], needs: Sequence[bool], out: _
     logs = [_log_softmax(z, spec.scale) for z in chunk]
     a, b, need_a, need_b = _pair(logs, needs)
     values, grads, p, q, exact = _log_space(spec, a, b, need_a, need_b)
+    if exact:
+        values = _refine_near_equal(spec, chunk, values)
     out: list[Tensor | None] = [None] * len(chunk)
     if need_a:
         out[0] = _softmax_backward(grads[0], p)
@@ -701,8 +743,11 @@ def _minus_ratio(p: Tensor, q: Tensor, q_zero: Tensor) -> Tensor:
 
 
 def _kl_probs(p: Tensor, q: Tensor, need_p: bool, need_q: bool, exact: bool, out=_NO_OUT):
-    if not exact:  # log(p / q), 1 where p = 0; +inf where q = 0 < p (an exact block follows)
-        ratio = torch.div(p, q, out=out.buffer(0)).masked_fill_(p == 0, 1.0).log_()
+    if not exact:
+        # log(p / q) with the ratio clamped to the smallest normal number, so that p = 0
+        # (ratio 0) gives 0 · log(tiny) = 0 without a mask; where 0 < p/q < tiny the term
+        # p log(p/q) is below tiny · 90 either way. q = 0 gives +inf or NaN (exact block).
+        ratio = torch.div(p, q, out=out.buffer(0)).clamp_min_(_tiny(p.dtype)).log_()
         return torch.linalg.vecdot(p, ratio, out=out.values), [None, None]
     log_p, p_zero = _log_or_zero(p)
     log_q, q_zero = _log_or_zero(q)
@@ -726,8 +771,9 @@ def _cross_entropy_probs(
 
 
 def _entropy_probs(p: Tensor, q: None, need_p: bool, need_q: bool, exact: bool, out=_NO_OUT):
-    if not exact:
-        return torch.linalg.vecdot(p, p.masked_fill(p == 0, 1.0).log_()).neg_(), [None, None]
+    if not exact:  # p log p with log of p clamped to tiny: 0 where p = 0, no mask
+        log_p = torch.clamp_min(p, _tiny(p.dtype), out=out.buffer(0)).log_()
+        return torch.linalg.vecdot(p, log_p, out=out.values).neg_(), [None, None]
     log_p, p_zero = _log_or_zero(p)
     values = torch.linalg.vecdot(p, log_p).neg_()
     g_p = log_p.add_((~p_zero).to(p.dtype)).neg_() if need_p else None
@@ -740,6 +786,12 @@ def _generalized_kl_probs(
     values, (g_p, g_q) = _kl_probs(p, q, need_p, need_q, exact=True)
     values = values + (q.sum(-1) - p.sum(-1))
     return values, [None if g_p is None else g_p.sub_(1.0), None if g_q is None else g_q.add_(1.0)]
+
+
+@functools.lru_cache(maxsize=8)
+def _tiny(dtype: torch.dtype) -> float:
+    """The smallest positive normal number of ``dtype``."""
+    return torch.finfo(dtype).tiny
 
 
 def _log_of_probs(p: Tensor) -> Tensor:
@@ -775,7 +827,7 @@ def _probs_values(spec: Spec, chunk: list[Tensor], needs: Sequence[bool], out: _
     kernel = _PROBS_KERNELS[spec.measure]
     if not (spec.exact_only or need_p or need_q or spec.measure == "generalized_kl"):
         values, grads = kernel(p, q, False, False, False, out=out)
-        if _all_finite(spec, values):
+        if _fast_values_stand(spec, values):
             return values, grads, False
     values, grads = kernel(p, q, need_p, need_q, True)
     return values, grads, True
@@ -783,16 +835,18 @@ def _probs_values(spec: Spec, chunk: list[Tensor], needs: Sequence[bool], out: _
 
 def _probs_block(spec: Spec, chunk: list[Tensor], needs: Sequence[bool], out: _BlockOut):
     values, grads, exact = _probs_values(spec, chunk, needs, out)
+    if exact:
+        values = _refine_near_equal(spec, chunk, values)
     grads = grads[: len(chunk)]
     if not spec.validate:
         return values, grads, None
     # Entries: finite and >= 0 (a NaN fails >= 0); rows: summing to 1 (measures, finite).
-    # A negative entry that the formulas turn into NaN needs no minimum: log(p / q) of a
-    # negative p (KL), log p of a negative p (entropy), p log q of a negative q (cross-entropy).
-    if exact or spec.measure not in _NEGATIVE_SHOWS_AS_NAN:
+    # A negative entry that the fast formulas turn into NaN needs no minimum (p log q of a
+    # negative q in cross-entropy); the clamped ratios of KL and entropy hide negatives.
+    if exact or spec.measure not in _NEGATIVES_HIDDEN:
         checked = chunk
     else:
-        checked = [chunk[i] for i in _NEGATIVE_SHOWS_AS_NAN[spec.measure]]
+        checked = [chunk[i] for i in _NEGATIVES_HIDDEN[spec.measure]]
     if checked:
         off = torch.stack([x.amin() for x in checked]).amin().ge(0).logical_not_()
     else:
@@ -808,7 +862,7 @@ def _probs_block(spec: Spec, chunk: list[Tensor], needs: Sequence[bool], out: _B
     return values, grads, off
 
 
-_NEGATIVE_SHOWS_AS_NAN = {"kl": (1,), "cross_entropy": (0,), "entropy": ()}
+_NEGATIVES_HIDDEN = {"kl": (0, 1), "cross_entropy": (0,), "entropy": (0,)}
 """Per measure, the inputs whose negative entries the fast formulas may hide (by index)."""
 
 _BLOCKS: dict[tuple[str, str], Callable] = {
