@@ -6,7 +6,11 @@ axis. It differs from the generic path in three ways:
 
 - **Chunked over rows.** Inputs are flattened to ``(rows, V)`` and processed a
   block of about ``CHUNK_ELEMENTS`` at a time, so the forward pass needs
-  O(block) extra memory instead of several input-sized temporaries.
+  O(block) extra memory instead of several input-sized temporaries. On the CPU
+  the fast formulas write their temporaries into per-thread buffers that are
+  reused from call to call (a fresh block-sized tensor per operation would cost
+  the allocator a page fault per 4 KiB) and their results straight into the
+  outputs (``out=``).
 - **Analytic gradients, computed in the same pass.** When an input requires a
   gradient, a :class:`torch.autograd.Function` computes each block's
   gradient from values it already has (one input-sized buffer per input that
@@ -30,6 +34,13 @@ axis. It differs from the generic path in three ways:
   :mod:`kldiv.discrete._terms` term for term (0·log 0 = 0, +inf where q = 0 < p,
   gradients zero where the value is pinned). On other devices every block takes
   the exact formulas, so nothing waits for the device.
+- **Near-equal rows recomputed.** A divergence is a sum of terms that cancel when
+  P ≈ Q; on the CPU, rows whose divergence comes out below
+  :func:`near_equal_below` (1e-4 in float32, 1e-10 in float64, negative ones
+  included) are recomputed by the reference implementation in float64 from the
+  inputs as given, so identical inputs give exactly 0 and near-equal ones keep
+  their relative accuracy (the same ``aminmax`` read that checks finiteness
+  decides it).
 
 Validation costs the reductions the checks need, computed from the block while
 it is in cache, and **one** host–device synchronisation per call (none with
