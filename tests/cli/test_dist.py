@@ -73,7 +73,7 @@ def test_quadrature_against_scipy(capsys):
     assert 0 < data["stderr"] < 1e-6
     assert main(["dist", "Normal(0, 1)", "StudentT(3, 0, 1.5)"]) == 0
     line = capsys.readouterr().out
-    assert re.fullmatch(r"0\.2373\d\d ± \de-0\d nats \(quadrature, n=\d+\)\n", line), line
+    assert re.fullmatch(r"0\.2373\d\d ± \de-\d\d nats \(quadrature, n=\d+\)\n", line), line
 
 
 def test_enumeration_against_a_direct_sum(capsys):
@@ -185,7 +185,7 @@ def test_as_typed_in_a_shell(tmp_path):
     """The README example through `python -m kldiv`, and a hostile spec that runs nothing."""
     done = run_kldiv("dist", "Normal(0, 1)", "StudentT(3, 0, 1.5)", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
-    assert re.fullmatch(r"0\.2373\d\d ± \de-0\d nats \(quadrature, n=\d+\)\n", done.stdout)
+    assert re.fullmatch(r"0\.2373\d\d ± \de-\d\d nats \(quadrature, n=\d+\)\n", done.stdout)
     done = run_kldiv("dist", "Normal(0, 1)", '__import__("os").system("touch PWNED")', cwd=tmp_path)
     assert done.returncode == 1
     assert done.stdout == ""
@@ -203,10 +203,10 @@ def test_rtol_and_atol_both_zero_is_a_usage_error(capsys):
 
 
 def test_quadrature_value_keeps_six_digits(capsys):
-    """An error bar just above 1e-6 of the value prints 0.443147 ± 7e-07, not 4.431472e-01."""
+    """A tiny error bar prints 0.443147 ± 4e-11 (the digits the value has), not 4.431472e-01."""
     assert main(["dist", "--method", "quadrature", "Normal(0, 1)", "Normal(1, 2)"]) == 0
     out = capsys.readouterr().out
-    assert re.fullmatch(r"0\.443147 ± \de-0[78] nats \(quadrature, n=\d+\)\n", out), out
+    assert re.fullmatch(r"0\.443147 ± \de-\d\d nats \(quadrature, n=\d+\)\n", out), out
 
 
 def test_infinite_quadrature_value_has_no_nan_error_bar(capsys):
@@ -223,4 +223,4 @@ def test_tiny_error_bar_in_fixed_notation(capsys):
     argv = ["dist", mixture.format("0.3, 0.7"), mixture.format("0.5, 0.5")]
     assert main(argv) == 0
     out = capsys.readouterr().out
-    assert re.fullmatch(r"0\.04497\d\d ± \de-0[78] nats \(quadrature, n=\d+\)\n", out), out
+    assert re.fullmatch(r"0\.04497\d\d ± \de-\d\d nats \(quadrature, n=\d+\)\n", out), out

@@ -112,6 +112,7 @@ def _result(args: argparse.Namespace, result: Any) -> dict[str, Any]:
         "unit": unit_name(args.base),
         "base": args.base,
         "batch_shape": list(np.shape(result.value)),
+        "converged": result.converged,
         "details": result.details,
     }
 
@@ -143,12 +144,16 @@ def _run(args: argparse.Namespace) -> int:
     values, errors = _flat(result.value), _flat(result.stderr)
 
     note = ""
-    converged = result.details.get("converged")
-    if converged is not None and not bool(np.all(converged)):
-        note = (
-            f"\nnot converged: the standard error is above max(atol, rtol·|value|) after "
-            f"{result.n} draws (raise --max-samples or loosen --rtol)"
+    converged = result.converged
+    if converged is None:
+        flags = result.details.get("converged")
+        converged = None if flags is None else bool(np.all(flags))
+    if converged is False:
+        reason = result.details.get("reason") or (
+            f"the standard error is above max(atol, rtol·|value|) after {result.n} draws"
         )
+        hint = " (raise --max-samples or loosen --rtol)" if result.method == "monte_carlo" else ""
+        note = f"\nnot converged: {reason}{hint}"
 
     def render(console: Any) -> None:
         if values.size == 1:

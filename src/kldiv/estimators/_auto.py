@@ -3,17 +3,25 @@ r"""``kldiv.estimate``: the best available value of D(P ‖ Q), with an honest e
 The ``"auto"`` chain tries, in order:
 
 1. ``"exact"``: the registered closed form (``kldiv.kl_divergence``); error 0.
-2. ``"enumeration"``: discrete univariate P and Q, summed over P's support
-   (to its end, or until P's remaining mass is below 1e-13; the dropped mass
-   is reported).
-3. ``"quadrature"``: continuous univariate P and Q, adaptive quadrature;
-   the error is quad's estimate.
+2. ``"enumeration"``: discrete univariate P and Q, summed over a window
+   around P's bulk (mean ± 10 sd) widened until the tails beyond it are
+   bounded; the error is that bound plus rounding, the dropped mass is reported.
+3. ``"quadrature"``: continuous univariate P and Q, in logarithmic variables
+   towards each end of the support, with the divergence of the integral
+   decided from both tails; the error is at least the disagreement of two
+   independent rules (QUADPACK and tanh-sinh) plus the tail bounds.
 4. ``"monte_carlo"``: draws of P until the standard error meets
    ``max(atol, rtol * |value|)`` or ``max_samples`` is spent; reparameterised
    and therefore differentiable where the family allows; with a control
    variate where it is valid. For Gaussian mixtures the deterministic
    approximations and bounds of Hershey & Olsen (2007) and Durrieu et al.
    (2012) are added to ``details``.
+
+Every method checks itself and sets ``Estimate.converged``; with
+``details["reason"]`` when False. Under ``"auto"``, an enumeration or a
+quadrature that did not converge (a tail it cannot bound, an error above
+``max(atol, rtol·|value|)``) is followed by Monte Carlo, and the result with
+the smaller error bar is returned, the other recorded in ``details``.
 
 Enumeration and quadrature are NumPy/SciPy algorithms (not differentiable):
 when a parameter needs a gradient (a torch tensor with ``requires_grad``, or
@@ -27,7 +35,7 @@ from typing import Any
 
 import numpy as np
 
-from kldiv._array_api import device, is_torch_namespace, is_traced
+from kldiv._array_api import device, is_torch_namespace, is_traced, to_numpy
 from kldiv._validation import log_of_base
 from kldiv.distributions._convert import as_distribution, check_pair_shapes, common_namespace
 from kldiv.distributions._kl_helpers import infinite_kl
@@ -92,30 +100,73 @@ def _exact(p: Any, q: Any) -> Estimate | None:
     value = closed_form_kl(p, q)
     if value is None:
         return None
-    return Estimate(value=value, stderr=p.xp.zeros_like(value), method="exact", n=0)
+    return Estimate(value=value, stderr=p.xp.zeros_like(value), method="exact", n=0, converged=True)
 
 
-def _enumeration(p: Any, q: Any) -> Estimate:
-    value, tail, count, dropped = enumeration_kl(p, q)
+def _numerical_estimate(result: Any, method: str, p: Any, details: dict[str, Any]) -> Estimate:
     like = p._like()
+    converged = bool(np.all(result.converged))
+    details = {**details, "converged": result.converged}
+    if not converged:
+        details["reason"] = "; ".join(result.reasons)
     return Estimate(
-        value=_as_backend(value, like, p.xp),
-        stderr=_as_backend(tail, like, p.xp),
-        method="enumeration",
-        n=count,
-        details={"dropped_mass": dropped},
+        value=_as_backend(result.value, like, p.xp),
+        stderr=_as_backend(result.error, like, p.xp),
+        method=method,
+        n=result.evaluations,
+        details=details,
+        converged=converged,
     )
 
 
+def _enumeration(p: Any, q: Any, rtol: float, atol: float) -> Estimate:
+    result = enumeration_kl(p, q, rtol=rtol, atol=atol)
+    details = {
+        "dropped_mass": result.extra["dropped_mass"],
+        "windows": result.extra["windows"],
+        "error": "a bound: the geometric tail bound beyond the window plus rounding",
+    }
+    return _numerical_estimate(result, "enumeration", p, details)
+
+
 def _quadrature(p: Any, q: Any, rtol: float, atol: float) -> Estimate:
-    value, error, count = quadrature_kl(p, q, rtol=rtol, atol=atol)
-    like = p._like()
+    result = quadrature_kl(p, q, rtol=rtol, atol=atol)
+    details = {
+        "error": "max(quad's error estimate, |quad - tanh-sinh|) per piece, plus the tail bounds"
+    }
+    return _numerical_estimate(result, "quadrature", p, details)
+
+
+def _fallback(first: Estimate, run_monte_carlo: Any) -> Estimate:
+    """Monte Carlo after a numerical method that did not converge; the better error bar wins."""
+    summary = {
+        "method": first.method,
+        "value": first.value,
+        "stderr": first.stderr,
+        "reason": first.details.get("reason", ""),
+    }
+    try:
+        mc = run_monte_carlo()
+    except (NotImplementedError, KLDivError):
+        return first
+    mc_err = np.asarray(to_numpy(mc.stderr), dtype=float)
+    first_err = np.asarray(to_numpy(first.stderr), dtype=float)
+    if not np.all(np.nan_to_num(mc_err, nan=np.inf) < np.nan_to_num(first_err, nan=np.inf)):
+        return Estimate(
+            first.value,
+            first.stderr,
+            first.method,
+            first.n,
+            details={**first.details, "monte_carlo": {"value": mc.value, "stderr": mc.stderr}},
+            converged=first.converged,
+        )
     return Estimate(
-        value=_as_backend(value, like, p.xp),
-        stderr=_as_backend(error, like, p.xp),
-        method="quadrature",
-        n=count,
-        details={"error": "scipy.integrate.quad's absolute-error estimate"},
+        mc.value,
+        mc.stderr,
+        mc.method,
+        mc.n,
+        details={**mc.details, f"{first.method}_attempt": summary},
+        converged=mc.converged,
     )
 
 
@@ -137,12 +188,21 @@ def _monte_carlo(
         "control_variate": result.control_variate,
         "variance_reduction": result.variance_reduction,
     }
+    if result.reason:
+        details["reason"] = result.reason
+    if result.tail_shape is not None:
+        details["log_ratio_tail_shape"] = result.tail_shape
     if not (is_traced(p._like()) or is_traced(q._like())):
         bounds = mixture_bounds(p, q)
         if bounds is not None:
             details.update(bounds)
     return Estimate(
-        value=result.value, stderr=result.stderr, method="monte_carlo", n=result.n, details=details
+        value=result.value,
+        stderr=result.stderr,
+        method="monte_carlo",
+        n=result.n,
+        details=details,
+        converged=bool(result.converged),
     )
 
 
@@ -254,22 +314,31 @@ def _run(
             method="exact",
             n=0,
             details={"reason": "one of P and Q is discrete, the other continuous"},
+            converged=True,
         )
     discrete = p.is_discrete and q.is_discrete and _univariate(p)
     continuous = not p.is_discrete and not q.is_discrete and _univariate(p)
     gradient = _needs_gradient(p) or _needs_gradient(q)
+
+    def run_monte_carlo() -> Estimate:
+        return _monte_carlo(
+            p, q, rtol=rtol, atol=atol, max_samples=max_samples, n_samples=n_samples, seed=seed
+        )
+
     if method == "enumeration" or (method == "auto" and discrete and not gradient):
         if not discrete:
             raise KLDivError(
                 f"`method='enumeration'` needs discrete univariate P and Q; got {pair}"
             )
-        return _enumeration(p, q)
-    if method == "quadrature" or (method == "auto" and continuous and not gradient):
+        found = _enumeration(p, q, rtol, atol)
+    elif method == "quadrature" or (method == "auto" and continuous and not gradient):
         if not continuous:
             raise KLDivError(
                 f"`method='quadrature'` needs continuous univariate P and Q; got {pair}"
             )
-        return _quadrature(p, q, rtol, atol)
-    return _monte_carlo(
-        p, q, rtol=rtol, atol=atol, max_samples=max_samples, n_samples=n_samples, seed=seed
-    )
+        found = _quadrature(p, q, rtol, atol)
+    else:
+        return run_monte_carlo()
+    if method == "auto" and not found.converged:
+        return _fallback(found, run_monte_carlo)
+    return found

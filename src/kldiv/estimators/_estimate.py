@@ -106,6 +106,12 @@ def _check_details(details: object) -> dict[str, Any]:
     return dict(details)
 
 
+def _check_converged(converged: object) -> bool | None:
+    if converged is None or isinstance(converged, (bool, np.bool_)):
+        return None if converged is None else bool(converged)
+    raise KLDivError(f"`converged` must be True, False or None; got {converged!r}")
+
+
 def _check_level(level: object) -> float:
     if not _is_real_number(level) or not 0.0 < level < 1.0:
         raise KLDivError(f"`level` must be a number strictly between 0 and 1; got {level!r}")
@@ -179,6 +185,12 @@ class Estimate:
         details: extra information from the estimator (bounds, the choices it
             made, approximations). Keys ending in ``_nats`` hold values in nats
             whatever ``base`` is.
+        converged: whether the estimator met its own accuracy target and
+            passed its self-checks: True, False (the value is the best the
+            method could do; ``stderr`` then includes what the method could
+            not rule out, and ``details["reason"]`` says why), or None where
+            the estimator makes no such claim (the default, for backward
+            compatibility). ``repr`` marks an unconverged estimate.
 
     Examples:
         >>> from kldiv.estimators import Estimate
@@ -200,6 +212,7 @@ class Estimate:
     n: int
     base: float | None = None
     details: dict[str, Any] = field(default_factory=dict)
+    converged: bool | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "value", _check_number_or_array(self.value, "value"))
@@ -212,6 +225,7 @@ class Estimate:
         if self.base is not None:
             object.__setattr__(self, "base", float(self.base))
         object.__setattr__(self, "details", _check_details(self.details))
+        object.__setattr__(self, "converged", _check_converged(self.converged))
 
     @property
     def unit(self) -> str:
@@ -275,6 +289,7 @@ class Estimate:
             n=self.n,
             base=base,
             details=self.details,
+            converged=self.converged,
         )
 
     def __float__(self) -> float:
@@ -293,7 +308,8 @@ class Estimate:
         return format(float(self), spec)
 
     def __repr__(self) -> str:
-        tail = f"{self.unit} ({self.method}, n={self.n})"
+        note = ", not converged" if self.converged is False else ""
+        tail = f"{self.unit} ({self.method}, n={self.n}{note})"
         single = _as_float(self.value), _as_float(self.stderr)
         if None not in single:
             return f"{format_value(*single)} {tail}"
