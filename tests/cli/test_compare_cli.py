@@ -102,13 +102,13 @@ def test_html_page(files):
             lambda d: (d / "notnpy.npy").write_text("hello"),
             ("base.npy", "notnpy.npy"),
             1,
-            "is not a .npy file",
+            "TEST: 'notnpy.npy' is not a NumPy .npy file",
         ),
         (
             lambda d: np.save(d / "obj.npy", np.array([{"a": 1}], dtype=object)),
             ("obj.npy", "test.npy"),
             1,
-            "BASE: cannot read",
+            "BASE: 'obj.npy' holds Python objects",
         ),
         (
             lambda d: np.save(d / "flat.npy", np.zeros(50, np.float32)),

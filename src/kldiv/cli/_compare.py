@@ -10,13 +10,12 @@ out), which adds the perplexity statistics and makes Δp refer to them.
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from kldiv.cli._common import add_base_option, emit, positive_int
-from kldiv.cli._io import renamed
+from kldiv.cli._io import check_output_path, open_regular, read_npy, renamed
 from kldiv.errors import KLDivError
 
 __all__ = ["add_parser", "load_npy"]
@@ -41,21 +40,13 @@ def load_npy(path: str, what: str) -> np.ndarray:
         The array, memory-mapped (an empty or 0-d array is loaded into memory).
 
     Raises:
-        KLDivError: missing, unreadable, not a ``.npy`` file, or an object array.
+        KLDivError: missing, unreadable, a directory, FIFO, device or other
+            non-regular file (refused before it is opened: nothing blocks), not
+            a ``.npy`` file, a huge or damaged header, a truncated file, or an
+            object array.
     """
-    file = Path(path)
-    if not file.exists():
-        raise KLDivError(f"{what}: no such file: {path}")
-    if file.is_dir():
-        raise KLDivError(f"{what}: {path} is a directory, not a .npy file")
-    with open(file, "rb") as handle:
-        magic = handle.read(6)
-    if magic != b"\x93NUMPY":
-        raise KLDivError(f"{what}: {path} is not a .npy file (it lacks the NumPy magic header)")
-    try:
-        return np.load(file, mmap_mode="r", allow_pickle=False)
-    except ValueError as err:  # object arrays, a damaged header
-        raise KLDivError(f"{what}: cannot read {path} as a numeric .npy array: {err}") from None
+    with open_regular(path, what) as file:
+        return read_npy(file, what, path, mmap=True)
 
 
 def _check_logits(array: np.ndarray, what: str, path: str) -> None:
@@ -73,6 +64,8 @@ def _check_logits(array: np.ndarray, what: str, path: str) -> None:
 def _run(args: argparse.Namespace) -> int:
     from kldiv.reports import compare_logits
 
+    if args.html:
+        check_output_path(args.html, "--html")
     base = load_npy(args.base_file, "BASE")
     test = load_npy(args.test_file, "TEST")
     _check_logits(base, "BASE", args.base_file)

@@ -2,23 +2,37 @@
 
 An argument is read as numbers when it is one (``0.4,0.6``; rows separated by
 ``;``), else as the path of a ``.npy`` or ``.csv`` file. Everything that can
-go wrong (a missing file, a pickled object array, a non-numeric cell, ragged
-rows) is a :class:`~kldiv.KLDivError` whose message starts with the name of
-the argument (``P``, ``Q``, ``x``, ``y``), so that the command's one-line
-error says which input was bad.
+go wrong (a missing file, a directory, FIFO or device, which are refused
+before anything opens them so that nothing blocks, a pickled object array, a
+huge-header or truncated ``.npy``, a non-numeric cell, ragged rows) is a
+:class:`~kldiv.KLDivError` whose message starts with the name of the argument
+(``P``, ``Q``, ``x``, ``y``), so that the command's one-line error says which
+input was bad.
 """
 
 from __future__ import annotations
 
+import os
 import re
+import stat
 import warnings
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 
 from kldiv.errors import KLDivError
 
-__all__ = ["load_array", "load_rows", "looks_like_numbers", "parse_numbers", "renamed"]
+__all__ = [
+    "check_output_path",
+    "load_array",
+    "load_rows",
+    "looks_like_numbers",
+    "open_regular",
+    "parse_numbers",
+    "read_npy",
+    "renamed",
+]
 
 FILE_SUFFIXES = (".npy", ".csv")
 _NUMBER = re.compile(
@@ -29,6 +43,7 @@ _CORE_NAME = re.compile(r"`(\w+)`")
 _NPY_MAGIC = b"\x93NUMPY"
 _NUMERIC_KINDS = "biuf"  # bool, signed and unsigned integers, floats
 _CSV_ENCODING = "utf-8-sig"  # UTF-8, with or without the byte-order mark spreadsheets write
+_MAX_NPY_HEADER = 10_000  # bytes of a .npy header: NumPy's own limit (larger ones are refused)
 
 
 def _fields(row: str) -> list[str]:
@@ -97,22 +112,160 @@ def parse_numbers(text: str, name: str) -> np.ndarray:
     return array[0] if len(rows) == 1 else array
 
 
-def _load_npy(path: Path, name: str, keep_precision: bool) -> np.ndarray:
-    with path.open("rb") as file:
-        magic = file.read(len(_NPY_MAGIC))
-    if magic != _NPY_MAGIC:
-        raise KLDivError(f"{name}: {str(path)!r} is not a NumPy .npy file (bad header)")
+def _kind(mode: int) -> str | None:
+    """What a non-regular file is, in words (None for a regular file)."""
+    if stat.S_ISREG(mode):
+        return None
+    kinds = (
+        (stat.S_ISDIR, "a directory"),
+        (stat.S_ISFIFO, "a FIFO (named pipe)"),
+        (stat.S_ISCHR, "a character device"),
+        (stat.S_ISBLK, "a block device"),
+        (stat.S_ISSOCK, "a socket"),
+    )
+    return next((words for test, words in kinds if test(mode)), "not a regular file")
+
+
+def _not_regular(name: str, path: str, kind: str) -> KLDivError:
+    why = "" if kind == "a directory" else ", which kldiv does not read (it could block forever)"
+    return KLDivError(f"{name}: expected a regular file; {path!r} is {kind}{why}")
+
+
+def open_regular(path: str | os.PathLike, name: str) -> BinaryIO:
+    """A regular file opened for binary reading, without ever blocking.
+
+    The path is checked with ``os.stat`` first: directories, FIFOs, devices
+    (``/dev/zero``, ``/dev/stdin``), sockets and other non-regular files are
+    refused before anything opens them. The open itself uses ``O_NONBLOCK``
+    and the opened descriptor is checked again (``fstat``), so a path swapped
+    for a FIFO in between cannot block either.
+
+    Args:
+        path: the file's path.
+        name: the argument's name for error messages (``"P"``, ``"BASE"``).
+
+    Returns:
+        The open file, binary and buffered; the caller closes it.
+
+    Raises:
+        KLDivError: a missing, unreadable or non-regular file.
+    """
+    shown = str(path)
     try:
-        array = np.load(path, allow_pickle=False)
-    except ValueError as err:
-        if "allow_pickle" in str(err):
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        raise KLDivError(f"{name}: no such file: {shown!r}") from None
+    except OSError as err:
+        raise KLDivError(f"{name}: cannot read {shown!r}: {err.strerror or err}") from None
+    kind = _kind(mode)
+    if kind is not None:
+        raise _not_regular(name, shown, kind)
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
+    flags |= getattr(os, "O_BINARY", 0)
+    try:
+        descriptor = os.open(path, flags)
+    except OSError as err:
+        raise KLDivError(f"{name}: cannot read {shown!r}: {err.strerror or err}") from None
+    try:
+        kind = _kind(os.fstat(descriptor).st_mode)
+        if kind is not None:
+            raise _not_regular(name, shown, kind)
+        return os.fdopen(descriptor, "rb")
+    except BaseException:
+        os.close(descriptor)
+        raise
+
+
+def check_output_path(path: str, name: str) -> None:
+    """An output path that exists must be a regular file: writing a FIFO would block.
+
+    Args:
+        path: where a file is to be written.
+        name: the option's name for error messages (``"--html"``).
+
+    Raises:
+        KLDivError: the path exists and is a directory, FIFO, device or socket.
+    """
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return  # absent (the writer creates it) or unreachable (the writer reports it)
+    kind = _kind(mode)
+    if kind is not None:
+        raise KLDivError(f"{name}: expected the path of a file to write; {path!r} is {kind}")
+
+
+def read_npy(
+    file: BinaryIO, name: str, shown: str, *, mmap: bool = False
+) -> np.ndarray | np.memmap:
+    """The array of an open ``.npy`` file, never unpickled; a memory map with ``mmap``.
+
+    The header is parsed with NumPy's limit on its size (a huge header is
+    refused, not parsed); object dtypes are refused; a file shorter than its
+    header says is reported as truncated. Empty arrays are read into memory
+    (an empty region cannot be mapped).
+
+    Args:
+        file: the open file (see :func:`open_regular`), at its start.
+        name: the argument's name for error messages.
+        shown: the path, for error messages.
+        mmap: map the data read-only instead of reading it.
+
+    Returns:
+        The array (a read-only ``np.memmap`` with ``mmap``).
+
+    Raises:
+        KLDivError: a bad magic string or header, an object array, a truncated file.
+    """
+    fmt = np.lib.format
+    try:
+        magic = file.read(len(_NPY_MAGIC))
+        if magic != _NPY_MAGIC:
             raise KLDivError(
-                f"{name}: {str(path)!r} holds Python objects (a pickled object array), which "
+                f"{name}: {shown!r} is not a NumPy .npy file (it lacks the magic header)"
+            )
+        file.seek(0)
+        version = fmt.read_magic(file)
+        if version == (1, 0):
+            header = fmt.read_array_header_1_0(file, max_header_size=_MAX_NPY_HEADER)
+        elif version in ((2, 0), (3, 0)):
+            header = fmt.read_array_header_2_0(file, max_header_size=_MAX_NPY_HEADER)
+        else:
+            raise ValueError(f"unsupported .npy format version {version}")
+        shape, fortran_order, dtype = header
+        if dtype.hasobject:
+            raise KLDivError(
+                f"{name}: {shown!r} holds Python objects (a pickled object array), which "
                 "kldiv does not load; save a numeric array"
-            ) from None
-        raise KLDivError(f"{name}: cannot read {str(path)!r} as a .npy file: {err}") from None
-    except (OSError, EOFError) as err:
-        raise KLDivError(f"{name}: cannot read {str(path)!r} as a .npy file: {err}") from None
+            )
+        count = 1
+        for length in shape:
+            count *= length
+        offset = file.tell()
+        expected = offset + count * dtype.itemsize
+        size = os.fstat(file.fileno()).st_size
+        if size < expected:
+            raise KLDivError(
+                f"{name}: {shown!r} is truncated: its header describes {count} values of "
+                f"{dtype} ({expected} bytes with the header); the file has {size} bytes"
+            )
+        order = "F" if fortran_order else "C"
+        if mmap and count:
+            return np.memmap(file, dtype=dtype, mode="r", shape=shape, order=order, offset=offset)
+        data = np.frombuffer(file.read(count * dtype.itemsize), dtype=dtype, count=count)
+        return data.reshape(shape, order=order).copy()
+    except KLDivError:
+        raise
+    except (ValueError, OSError, EOFError, SyntaxError, TypeError) as err:
+        detail = str(err)
+        if "Header info length" in detail:  # NumPy's advice (allow_pickle=True) is not ours
+            detail = f"its header is larger than the {_MAX_NPY_HEADER} bytes kldiv reads"
+        raise KLDivError(f"{name}: cannot read {shown!r} as a .npy file: {detail}") from None
+
+
+def _load_npy(path: Path, name: str, keep_precision: bool) -> np.ndarray:
+    with open_regular(path, name) as file:
+        array = read_npy(file, name, str(path))
     if array.dtype.kind not in _NUMERIC_KINDS:
         raise KLDivError(
             f"{name}: {str(path)!r} must hold real numbers; got an array of dtype {array.dtype}"
@@ -129,8 +282,9 @@ def _csv_lines(path: Path, name: str) -> tuple[list[str], str | None]:
     when none of its fields is a number.
     """
     try:
-        with path.open(encoding=_CSV_ENCODING) as file:
-            lines = [line if line.strip() else "" for line in file.read().splitlines()]
+        with open_regular(path, name) as raw:
+            text = raw.read().decode(_CSV_ENCODING)
+        lines = [line if line.strip() else "" for line in text.splitlines()]
     except UnicodeDecodeError as err:
         raise KLDivError(f"{name}: {str(path)!r} is not a text file: {err.reason}") from None
     for number, line in enumerate(lines):
@@ -170,10 +324,11 @@ def _shorten(text: str, limit: int = 40) -> str:
 def load_array(path: str, name: str, keep_precision: bool = False) -> np.ndarray:
     """A float64 array from a ``.npy`` file or a ``.csv`` file (one row per line).
 
-    ``.npy`` files are read with ``allow_pickle=False``: object arrays are
-    refused. With ``keep_precision``, a float16 or float32 ``.npy`` array
-    keeps its dtype, so that the library checks its row sums with that
-    dtype's tolerance (a float16 softmax does not sum to 1 within 1e-6).
+    ``.npy`` files are never unpickled: their header is parsed (NumPy's size
+    limit on it kept) and object arrays are refused from it. With
+    ``keep_precision``, a float16 or float32 ``.npy`` array keeps its dtype,
+    so that the library checks its row sums with that dtype's tolerance (a
+    float16 softmax does not sum to 1 within 1e-6).
     ``.csv`` files are comma-separated numbers; lines starting with ``#`` are
     comments and a first line without any number is a header, skipped. A
     CSV file always gives a 2-D array (rows, columns).
@@ -187,8 +342,9 @@ def load_array(path: str, name: str, keep_precision: bool = False) -> np.ndarray
         The array, as float64 (or its own float16/float32 with ``keep_precision``).
 
     Raises:
-        KLDivError: a missing or unreadable file, another suffix, or content
-            that is not real numbers.
+        KLDivError: a missing or unreadable file, a directory, FIFO, device or
+            other non-regular file (refused before it is opened: nothing
+            blocks), another suffix, or content that is not real numbers.
 
     Examples:
         >>> import tempfile, os
@@ -204,9 +360,6 @@ def load_array(path: str, name: str, keep_precision: bool = False) -> np.ndarray
             f"{name}: expected numbers separated by commas (e.g. 0.4,0.6) or a .npy or .csv "
             f"file; got {path!r}"
         )
-    if not file.is_file():
-        reason = "is a folder, not a file" if file.is_dir() else "no such file"
-        raise KLDivError(f"{name}: {reason}: {path!r}")
     if suffix == ".npy":
         return _load_npy(file, name, keep_precision)
     return _load_csv(file, name)

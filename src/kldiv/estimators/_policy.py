@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from types import ModuleType
 from typing import Any
@@ -126,12 +127,25 @@ def _importance_weighted(
     ``log_behavior = -inf`` where ``log_p`` is finite is invalid input (the
     behaviour policy could not have drawn the token) and gives NaN when the
     eager checks are off.
+
+    A weight beyond the dtype's range (``log w`` above ``log(max)``: 88.7 in
+    float32, 709.8 in float64) is not formed: there the product is
+    ``sign(k) · exp(log w + log |k|)``, exactly 0 for a zero estimate and
+    finite wherever the true product is, ``±inf`` only where it is beyond the
+    range (never ``inf · 0 = NaN``).
     """
     p_none = log_p == -xp.inf
     behavior_none = log_behavior == -xp.inf
     infinite = xp.isinf(estimate)
     log_w = xp.where(p_none, 0.0, log_p) - xp.where(p_none, 0.0, log_behavior)
-    weighted = xp.exp(log_w) * xp.where(p_none | infinite, 0.0, estimate)
+    safe = xp.where(p_none | infinite, 0.0, estimate)
+    big = log_w > math.log(float(xp.finfo(log_w.dtype).max))
+    weighted = xp.exp(xp.where(big, 0.0, log_w)) * safe
+    nonzero = big & (safe != 0)  # the log-space product, selected where the weight is big
+    magnitude = xp.where(nonzero, xp.abs(safe), 1.0)
+    exponent = xp.where(nonzero, xp.where(big, log_w, 0.0) + xp.log(magnitude), 0.0)
+    with np.errstate(over="ignore"):  # +inf is the answer where the product is beyond range
+        weighted = xp.where(big, xp.sign(safe) * xp.exp(exponent), weighted)
     weighted = xp.where(infinite, estimate, weighted)
     weighted = xp.where(behavior_none & ~p_none, xp.nan, weighted)
     return xp.where(p_none, 0.0, weighted)

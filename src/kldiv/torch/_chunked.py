@@ -26,18 +26,21 @@ path with the plain formula.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterator
 from functools import partial
 
 import torch
 from torch import nn
 
+from kldiv._array_api import is_traced
 from kldiv._validation import resolve_validate
 from kldiv.errors import KLDivError
 from kldiv.torch._distill_kernels import (
     Divergence,
     Workspace,
     check_inputs,
+    check_teacher_shape,
     compute_dtype,
     rows_into,
 )
@@ -442,9 +445,13 @@ class FusedLinearDistillationLoss(nn.Module):
         scale_by_temperature_squared: multiply by :math:`T^2`.
         chunk_size: tokens per chunk; ``"auto"`` sizes a chunk's float32 logits
             at about 128 MiB and at least 256 rows (smaller chunks starve the GEMMs).
-        validate: check the teacher's values once per call (None: the global
-            default); on the CPU the check runs only if some chunk's loss is
-            not finite (finite losses prove finite logits).
+        validate: the value checks, as :class:`DistillationLoss`'s (None: the
+            global default): NaN or infinite ``hidden``, ``weight`` or ``bias``
+            and a bad teacher raise a :class:`~kldiv.KLDivError` naming the
+            argument, once per call; on the CPU they run only if some chunk's
+            loss is not finite (finite losses prove finite logits). A NaN loss
+            from finite inputs (logits that overflow) is raised too (the loss
+            is read: one host synchronisation off the CPU).
 
     Examples:
         >>> import torch
@@ -519,7 +526,7 @@ class FusedLinearDistillationLoss(nn.Module):
         mask = mask_from_labels(labels, self.ignore_index, batch_shape)
         flat_hidden = hidden.reshape(-1, hidden.shape[-1])
         rows = flat_hidden.shape[0]
-        flat_teacher = _flatten_teacher(teacher, rows, vocabulary)
+        flat_teacher = _flatten_teacher(teacher, rows, vocabulary, tuple(weight.shape))
         weights = item_weights(
             mask,
             rows,
@@ -538,11 +545,19 @@ class FusedLinearDistillationLoss(nn.Module):
                 device=hidden.device,
             )
         check = None
-        if resolve_validate(self.validate) and not isinstance(flat_teacher, TeacherHead):
-            check = partial(check_inputs, None, flat_teacher, vocabulary)
-        return _FusedLinear.apply(
+        validate = resolve_validate(self.validate)
+        if validate:
+            check = partial(_fused_check, flat_hidden, weight, bias, flat_teacher, vocabulary)
+        total = _FusedLinear.apply(
             flat_hidden, weight, bias, flat_teacher, self.divergence, weights, chunk_rows, check
         )
+        if validate and not is_traced(total) and math.isnan(total.detach().item()):
+            raise KLDivError(
+                "the fused loss is NaN with finite inputs: the student's logits "
+                "`hidden` @ `weight`ᵀ + `bias` overflow their dtype "
+                f"({compute_dtype(hidden.dtype)}); scale the inputs down or compute in float64"
+            )
+        return total
 
     def extra_repr(self) -> str:
         return (
@@ -551,26 +566,68 @@ class FusedLinearDistillationLoss(nn.Module):
         )
 
 
-def _flatten_teacher(teacher, rows: int, vocabulary: int):
+def _flatten_teacher(teacher, rows: int, vocabulary: int, weight_shape: tuple = ()):
     """:func:`flatten_teacher`, checked against the student's tokens and vocabulary."""
-    flat = flatten_teacher(teacher)
-    if isinstance(flat, TeacherHead):
+    if isinstance(teacher, TeacherHead):
+        flat = flatten_teacher(teacher)
         teacher_vocabulary, leading = flat.weight.shape[0], flat.hidden.shape[0]
         if teacher_vocabulary != vocabulary:
             raise KLDivError(
-                f"the teacher's lm_head has {teacher_vocabulary} rows; the student's "
-                f"vocabulary has {vocabulary}"
+                f"`teacher` (a TeacherHead) must have the student's vocabulary: its lm_head has "
+                f"{teacher_vocabulary} rows; the student's `weight` has V = {vocabulary}"
             )
-    elif isinstance(flat, TopKTeacher):
-        leading = flat.indices.shape[0]
-    else:
-        leading = flat.shape[0]
-        if flat.shape[-1] != vocabulary:
-            raise KLDivError(
-                f"`teacher` logits must have the student's vocabulary {vocabulary} on the "
-                f"last axis; got {tuple(teacher.shape)}"
-            )
+        return flat if leading == rows else _rows_mismatch(leading, rows)
+    described = f"`weight` {weight_shape}, {rows} tokens in `hidden`"
+    check_teacher_shape((rows, vocabulary), _flat_view(teacher), described=described)
+    flat = flatten_teacher(teacher)
+    leading = flat.indices.shape[0] if isinstance(flat, TopKTeacher) else flat.shape[0]
     return flat if leading == rows else _rows_mismatch(leading, rows)
+
+
+def _flat_view(teacher):
+    """The teacher's shape check runs on ``[tokens, ...]``: token axes flattened.
+
+    Parts that are not tensors of matching shapes are left as they are, for
+    :func:`check_teacher_shape` to name.
+    """
+    if isinstance(teacher, TopKTeacher):
+        indices, log_probs, tail = teacher
+        parts = (indices, log_probs)
+        if all(isinstance(t, torch.Tensor) and t.ndim for t in parts) and (
+            indices.shape == log_probs.shape
+        ):
+            k = indices.shape[-1]
+            tail = tail.reshape(-1) if isinstance(tail, torch.Tensor) else tail
+            return TopKTeacher(indices.reshape(-1, k), log_probs.reshape(-1, k), tail)
+        return teacher
+    if isinstance(teacher, torch.Tensor) and teacher.ndim:
+        return teacher.reshape(-1, teacher.shape[-1])
+    return teacher
+
+
+def _check_student_parts(
+    hidden: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None
+) -> None:
+    """No NaN or infinity in the student's hidden states, lm_head weight or bias."""
+    for name, tensor in (("hidden", hidden), ("weight", weight), ("bias", bias)):
+        if tensor is None:
+            continue
+        bad = ~torch.isfinite(tensor.detach())
+        if bool(bad.any()):
+            index = tuple(int(i) for i in torch.nonzero(bad)[0])
+            raise KLDivError(
+                f"`{name}` must be finite (the student's logits are hidden @ weightᵀ + bias); "
+                f"got {float(tensor.detach()[index])} at index {index}"
+            )
+
+
+def _fused_check(hidden, weight, bias, teacher, vocabulary: int) -> None:
+    """The fused path's value checks: the student's parts, then a dense or top-k teacher."""
+    _check_student_parts(hidden, weight, bias)
+    if not isinstance(teacher, TeacherHead):
+        check_inputs(None, teacher, vocabulary)
+    else:
+        _check_student_parts(teacher.hidden, teacher.weight, teacher.bias)
 
 
 def _rows_mismatch(teacher_rows_count: int, rows: int):

@@ -38,7 +38,7 @@ import torch
 
 import kldiv
 from kldiv._array_api import array_namespace, as_float_arrays
-from kldiv._special import log_softmax
+from kldiv._special import log_softmax, logsumexp_or_minus_inf
 from kldiv._validation import (
     check_beta,
     check_logits,
@@ -46,7 +46,7 @@ from kldiv._validation import (
     resolve_validate,
     sum_tolerance,
 )
-from kldiv.discrete._sparse import check_top_k, top_k_buckets
+from kldiv.discrete._sparse import check_top_k, log1mexp, top_k_buckets
 from kldiv.errors import KLDivError
 from kldiv.torch._teachers import TopKTeacher
 
@@ -56,10 +56,12 @@ __all__ = [
     "Workspace",
     "check_choice",
     "check_inputs",
+    "check_teacher_shape",
     "compute_dtype",
     "loss_and_gradient",
     "per_token",
     "rows_into",
+    "teacher_tail",
 ]
 
 DIRECTIONS = ("forward", "reverse", "jsd")
@@ -141,22 +143,159 @@ def _top_k_per_token(
     validate: bool | None,
 ) -> torch.Tensor:
     """Both distributions coarsened to the teacher's k tokens plus a tail bucket."""
-    xp, (logits, top_log_p), _, dtype = as_float_arrays(
+    xp, (logits, top_log_p), dtype, _ = as_float_arrays(
         student_logits, teacher.log_probs, names=("student_logits", "teacher.log_probs")
     )
     validate = resolve_validate(validate)
     check_logits(logits, "student_logits", -1, validate=validate, xp=xp)
+    vocabulary = logits.shape[-1]
     if validate:
-        vocabulary = logits.shape[-1]
         check_top_k(teacher.indices, top_log_p, vocabulary, sum_tolerance(dtype, xp), xp=xp)
+        _check_tail(teacher, sum_tolerance(dtype, xp))
     t = divergence.temperature
     scaled = logits if t == 1.0 else logits / t
     log_p, log_q = top_k_buckets(log_softmax(scaled, -1, xp=xp), teacher.indices, top_log_p, xp=xp)
+    tail = teacher_tail(teacher, vocabulary, reverse=divergence.direction == "reverse")
+    log_p = torch.cat([log_p[..., :-1], tail.to(log_p.dtype)[..., None]], -1)
     if divergence.direction == "forward":
         return kldiv.kl_from_log_probs(log_p, log_q, validate=False)
     if divergence.direction == "reverse":
         return kldiv.kl_from_log_probs(log_q, log_p, validate=False)
     return kldiv.js_from_log_probs(log_p, log_q, beta=divergence.beta, validate=False)
+
+
+def teacher_tail(teacher: TopKTeacher, vocabulary: int, *, reverse: bool = False) -> torch.Tensor:
+    r"""The log of a top-k teacher's mass outside its k tokens, ``[...]``.
+
+    ``-inf`` when ``k = V`` (no token is outside: the buckets are then the
+    dense distributions); ``teacher.tail_log_prob`` when given; otherwise
+    :math:`\log(1 - e^{s})` with :math:`s = \log\sum_j e^{\ell_j}`, both in
+    float64 (a float32 log-sum-exp rounds a confident teacher's tail of 2e-8
+    to nothing). In the ``reverse`` direction a derived tail below half the
+    log-probs' machine epsilon is raised to it: below that the given log-probs
+    cannot resolve the tail (a float32 ``log_softmax`` returns a top
+    log-prob of exactly 0 for a tail of 2e-8), and of the tails they are
+    consistent with this one gives the smallest divergence, where a zero tail
+    would give ``+inf`` for any student with mass there.
+
+    Returns:
+        The log tail mass, float64 on CPU and CUDA (else the log-probs' dtype).
+    """
+    log_probs = teacher.log_probs
+    shape = log_probs.shape[:-1]
+    wide = torch.float64 if log_probs.device.type in ("cpu", "cuda") else log_probs.dtype
+    if log_probs.shape[-1] == vocabulary:
+        return torch.full(shape, -math.inf, dtype=wide, device=log_probs.device)
+    if teacher.tail_log_prob is not None:
+        return teacher.tail_log_prob.to(wide)
+    xp = array_namespace(log_probs)
+    tail = log1mexp(logsumexp_or_minus_inf(log_probs.to(wide), -1, xp=xp), xp=xp)
+    if reverse:
+        dtype = log_probs.dtype if log_probs.dtype.is_floating_point else torch.float32
+        tail = tail.clamp_min(math.log(torch.finfo(dtype).eps / 2))
+    return tail
+
+
+def _check_tail(teacher: TopKTeacher, tolerance: float) -> None:
+    """A given ``tail_log_prob``: the batch shape, log-probabilities, total mass <= 1."""
+    tail = teacher.tail_log_prob
+    if tail is None:
+        return
+    if not isinstance(tail, torch.Tensor) or not tail.dtype.is_floating_point:
+        got = tail.dtype if isinstance(tail, torch.Tensor) else type(tail).__name__
+        raise KLDivError(
+            f"`tail_log_prob` of the top-k teacher must be a floating-point tensor; got {got}"
+        )
+    expected = tuple(teacher.indices.shape[:-1])
+    if tuple(tail.shape) != expected:
+        raise KLDivError(
+            f"`tail_log_prob` of the top-k teacher must have the shape {expected} of its "
+            f"tokens; got {tuple(tail.shape)}"
+        )
+    if not tail.numel():
+        return
+    if not bool((tail <= tolerance).all()):
+        worst = tail[~(tail <= tolerance)][0]
+        raise KLDivError(
+            "`tail_log_prob` of the top-k teacher must hold log-probabilities (<= 0, not NaN); "
+            f"got {float(worst)}"
+        )
+    wide = torch.float64 if tail.device.type in ("cpu", "cuda") else tail.dtype
+    total = torch.logaddexp(torch.logsumexp(teacher.log_probs.to(wide), -1), tail.to(wide))
+    if float(total.max()) > math.log1p(tolerance):
+        raise KLDivError(
+            "`log_probs` and `tail_log_prob` of the top-k teacher must hold mass 1 per token; "
+            f"a token's mass sums to {math.exp(float(total.max())):.9g}"
+        )
+
+
+def check_teacher_shape(
+    student_shape: tuple[int, ...],
+    teacher: torch.Tensor | TopKTeacher,
+    *,
+    student: str = "student_logits",
+    described: str | None = None,
+) -> None:
+    """The teacher's shape against the student's ``[..., V]``, no values read (always run).
+
+    Args:
+        student_shape: the student's logits' shape ``[..., V]``.
+        teacher: dense logits or log-probs, or a :class:`TopKTeacher`.
+        student: the argument that sets the student's vocabulary, named in errors.
+        described: how errors show the student's shape (default: ``student`` and its shape).
+
+    Raises:
+        KLDivError: a teacher that is not a tensor or a top-k teacher, a dense
+            teacher whose vocabulary differs from the student's, a top-k
+            teacher with more than V tokens or mismatched parts, or token axes
+            that do not broadcast into the student's.
+    """
+    vocabulary, batch = student_shape[-1], tuple(student_shape[:-1])
+    described = described or f"`{student}` {tuple(student_shape)}"
+    if isinstance(teacher, TopKTeacher):
+        indices, log_probs = teacher.indices, teacher.log_probs
+        for name, part in (("indices", indices), ("log_probs", log_probs)):
+            if not isinstance(part, torch.Tensor) or part.ndim == 0:
+                raise KLDivError(
+                    f"`{name}` of the top-k teacher must be a torch.Tensor [..., k]; got "
+                    f"{type(part).__name__ if not isinstance(part, torch.Tensor) else '0-d'}"
+                )
+        if tuple(indices.shape) != tuple(log_probs.shape):
+            raise KLDivError(
+                f"`indices` {tuple(indices.shape)} and `log_probs` {tuple(log_probs.shape)} of "
+                "the top-k teacher must have the same shape"
+            )
+        if indices.shape[-1] > vocabulary:
+            raise KLDivError(
+                f"`teacher` (top-k) has k = {indices.shape[-1]} entries, more than the student's "
+                f"vocabulary V = {vocabulary} ({described})"
+            )
+        leading, what = tuple(indices.shape[:-1]), "the top-k teacher's tokens"
+    elif isinstance(teacher, torch.Tensor):
+        if teacher.ndim == 0 or teacher.shape[-1] != vocabulary:
+            got = teacher.shape[-1] if teacher.ndim else "no vocabulary axis (0-d)"
+            raise KLDivError(
+                f"`teacher` must have the student's vocabulary on its last axis: expected "
+                f"V = {vocabulary} ({described}); got {got} (`teacher` {tuple(teacher.shape)})"
+            )
+        leading, what = tuple(teacher.shape[:-1]), "`teacher`"
+    else:
+        raise KLDivError(
+            "`teacher` must be a torch.Tensor of logits or log-probs, or a TopKTeacher; got "
+            f"{type(teacher).__name__}"
+        )
+    if leading != batch and not _broadcasts_into(leading, batch):
+        raise KLDivError(
+            f"{what} {leading} must match the student's token axes {batch} ({described}): "
+            f"the teacher has {math.prod(leading)} tokens, the student {math.prod(batch)}"
+        )
+
+
+def _broadcasts_into(shape: tuple[int, ...], target: tuple[int, ...]) -> bool:
+    try:
+        return tuple(torch.broadcast_shapes(shape, target)) == target
+    except RuntimeError:
+        return False
 
 
 def check_inputs(
@@ -176,6 +315,7 @@ def check_inputs(
         xp = array_namespace(teacher.log_probs)
         tolerance = sum_tolerance(teacher.log_probs.dtype, xp)
         check_top_k(teacher.indices, teacher.log_probs, vocabulary, tolerance, xp=xp)
+        _check_tail(teacher, tolerance)
     elif teacher is not None:
         xp = array_namespace(teacher)
         check_logits(teacher.detach(), "teacher", -1, validate=True, xp=xp)

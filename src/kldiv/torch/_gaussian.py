@@ -631,8 +631,10 @@ class FullCovarianceGaussianKLLoss(_GaussianKLBase):
         capacity: :math:`C \ge 0` nats, or None; a per-call ``capacity`` overrides it.
         reduction: ``"mean"``, ``"sum"`` or ``"none"``.
         validate: check eagerly that the factors are lower triangular with a
-            positive diagonal (one host synchronisation per call); None uses
-            :func:`kldiv.set_default_validate`'s setting. Skipped under
+            positive diagonal, and raise instead of returning NaN, naming the
+            counted input entry, NaN or infinite, that made it (as
+            :class:`GaussianKLLoss`; one host synchronisation per call); None
+            uses :func:`kldiv.set_default_validate`'s setting. Skipped under
             ``torch.compile``.
 
     Raises:
@@ -712,9 +714,17 @@ class FullCovarianceGaussianKLLoss(_GaussianKLBase):
             mu, scale_tril, prior_mu, prior_scale_tril, validate=self.validate
         )
         if capacity is None:
-            return self.beta * reduce_items(
+            value = self.beta * reduce_items(
                 kl, reduction=self.reduction, mask=mask, num_items=num_items
             )
-        total = reduce_items(kl, reduction="sum", mask=mask)
-        count = _count(mask, batch_shape)
-        return self._objective(total, count, capacity=capacity, num_items=num_items)
+        else:
+            total = reduce_items(kl, reduction="sum", mask=mask)
+            count = _count(mask, batch_shape)
+            value = self._objective(total, count, capacity=capacity, num_items=num_items)
+        validate = self.validate if self.validate is not None else resolve_validate(None)
+        if validate and not is_traced(value) and _is_nan(value):
+            # masked samples were replaced by the prior above: only counted entries remain
+            tensors = {"mu": mu, "scale_tril": scale_tril, "prior_mu": prior_mu}
+            tensors |= {"prior_scale_tril": prior_scale_tril, "capacity": capacity}
+            _raise_for_nan_input(tensors, None)
+        return value

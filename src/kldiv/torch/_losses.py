@@ -22,6 +22,7 @@ from kldiv.torch._distill_kernels import (
     Divergence,
     check_choice,
     check_inputs,
+    check_teacher_shape,
     compute_dtype,
     loss_and_gradient,
     per_token,
@@ -149,7 +150,14 @@ class DistillationLoss(nn.Module):
     :class:`TopKTeacher` of top-k token ids and log-probs. For a top-k teacher
     both distributions are coarsened to the k tokens plus a tail bucket with the
     remaining mass, so the loss is a true divergence that never goes negative;
-    the temperature then applies to the student only.
+    the temperature then applies to the student only. With k = V it is the
+    dense loss. The teacher's tail mass is computed in float64 log-space (see
+    :func:`~kldiv.torch._distill_kernels.teacher_tail`), or taken from
+    ``TopKTeacher.from_logits``, which keeps it exactly: a confident teacher's
+    loss stays finite.
+
+    The teacher's vocabulary (or k) and token axes are checked against the
+    student's on every path, plain, chunked and fused, whatever ``validate``.
 
     Args:
         temperature: the softmax temperature T (> 0).
@@ -234,14 +242,19 @@ class DistillationLoss(nn.Module):
         Returns:
             The reduced loss, or per-token values ``[...]`` for ``reduction="none"``.
         """
+        _check_student(student_logits)
+        check_teacher_shape(tuple(student_logits.shape), teacher)
         mask = mask_from_labels(labels, self.ignore_index, student_logits.shape[:-1])
         chunk_rows = self._chunk_rows(student_logits, teacher)
         if chunk_rows is None:
-            values = self.per_token(student_logits, teacher, validate=self.validate)
+            if resolve_validate(self.validate):  # named as this module's caller wrote them
+                check_inputs(student_logits, teacher, student_logits.shape[-1])
+            values = self.per_token(student_logits, teacher, validate=False)
             return reduce_items(
                 values, reduction=self.reduction, mask=mask, num_items=num_items, scale=self.scale
             )
         check_num_items(num_items)
+        teacher = _expanded(teacher, student_logits.shape)
         options = {"chunk_rows": chunk_rows, "check": self._check(student_logits, teacher)}
         if self.reduction == "none":
             values = chunked_per_token(self.divergence, student_logits, teacher, **options)
@@ -305,3 +318,34 @@ class DistillationLoss(nn.Module):
             f"{self.divergence.describe()}, ignore_index={self.ignore_index}, "
             f"reduction={self.reduction!r}, scale={self.scale:g}"
         )
+
+
+def _check_student(student_logits: object) -> None:
+    """The student's logits: a floating-point tensor with a vocabulary axis."""
+    if not isinstance(student_logits, torch.Tensor) or not student_logits.dtype.is_floating_point:
+        got = (
+            student_logits.dtype
+            if isinstance(student_logits, torch.Tensor)
+            else type(student_logits).__name__
+        )
+        raise KLDivError(
+            f"`student_logits` must be a floating-point torch.Tensor [..., V]; got {got}"
+        )
+    if student_logits.ndim == 0:
+        raise KLDivError("`student_logits` must have a vocabulary axis [..., V]; got a 0-d tensor")
+
+
+def _expanded(teacher: torch.Tensor | TopKTeacher, shape: torch.Size) -> torch.Tensor | TopKTeacher:
+    """A teacher whose token axes broadcast into the student's, expanded to them (no copy)."""
+    batch = tuple(shape[:-1])
+    if isinstance(teacher, TopKTeacher):
+        if tuple(teacher.indices.shape[:-1]) == batch:
+            return teacher
+        k = teacher.indices.shape[-1]
+        tail = teacher.tail_log_prob
+        return TopKTeacher(
+            teacher.indices.expand(*batch, k),
+            teacher.log_probs.expand(*batch, k),
+            None if tail is None else tail.expand(*batch),
+        )
+    return teacher if tuple(teacher.shape) == tuple(shape) else teacher.expand(shape)

@@ -299,10 +299,16 @@ class KLPenalty(torch.nn.Module):
         mode: ``"loss"`` or ``"reward"``.
         reduction: for ``mode="loss"``: ``"mean"`` (over the tokens that count,
             or over ``num_items``), ``"sum"`` or ``"none"``. Unused for rewards.
+        validate: raise a :class:`~kldiv.KLDivError` naming the argument for NaN
+            or ``+inf`` counted log-probabilities, or a token the behaviour
+            policy could not have drawn (see :func:`~kldiv.estimators.policy_kl`),
+            instead of returning NaN; None uses :func:`kldiv.set_default_validate`'s
+            setting. Skipped under ``torch.compile``.
 
     Raises:
-        KLDivError: an unknown ``estimator``, ``mode`` or ``reduction``, or a
-            ``coef`` that is not a finite number >= 0.
+        KLDivError: an unknown ``estimator``, ``mode`` or ``reduction``, a
+            ``coef`` that is not a finite number >= 0, or a ``validate`` that is
+            not True, False or None.
 
     Examples:
         >>> import torch
@@ -328,6 +334,7 @@ class KLPenalty(torch.nn.Module):
         coef: float = 0.1,
         mode: str = "loss",
         reduction: str = "mean",
+        validate: bool | None = None,
     ) -> None:
         super().__init__()
         self.estimator = check_estimator(estimator)
@@ -336,6 +343,7 @@ class KLPenalty(torch.nn.Module):
             raise KLDivError(f"`mode` must be one of {list(MODES)}; got {mode!r}")
         self.mode = mode
         self.reduction = check_reduction(reduction)
+        self.validate = resolve_validate(validate) if validate is not None else None
 
     def extra_repr(self) -> str:
         """The configuration, shown by ``repr``."""
@@ -409,7 +417,7 @@ class KLPenalty(torch.nn.Module):
             return None
         if num_items is not None:
             check_num_items(num_items)
-        validate = resolve_validate(None)
+        validate = resolve_validate(self.validate)
         if not (validate or logprobs.device.type == "cpu"):
             return None
         weights = self._weights(logprobs, mask, num_items)
@@ -494,7 +502,11 @@ class KLPenalty(torch.nn.Module):
             log_behavior = inputs[2]
         try:
             values = policy_kl(
-                inputs[0], inputs[1], estimator=self.estimator, log_behavior=log_behavior
+                inputs[0],
+                inputs[1],
+                estimator=self.estimator,
+                log_behavior=log_behavior,
+                validate=self.validate,
             )
         except KLDivError as err:  # name the arguments as this module's caller wrote them
             message = str(err)

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import math
 from typing import NamedTuple
 
 import torch
+
+from kldiv._validation import check_temperature
+from kldiv.errors import KLDivError
 
 __all__ = ["TeacherHead", "TopKTeacher", "flatten_teacher", "teacher_rows"]
 
@@ -12,14 +16,76 @@ __all__ = ["TeacherHead", "TopKTeacher", "flatten_teacher", "teacher_rows"]
 class TopKTeacher(NamedTuple):
     """A teacher known by its top-k tokens, as inference servers return it.
 
+    The mass outside the k tokens (the tail bucket) is ``tail_log_prob`` when
+    given, else ``log(1 - Σ exp(log_probs))`` computed in float64 log-space.
+    A confident teacher's tail is tiny (2e-8 for a top logit 28 above 32000
+    others) and float32 ``log_softmax`` may already have rounded it away (a
+    top log-prob of exactly 0); :meth:`from_logits` keeps it, computing in
+    float64 from the full logits.
+
     Attributes:
         indices: token ids, ``[..., k]`` (integers).
         log_probs: the teacher's log-probabilities of those tokens, ``[..., k]``,
             at the temperature the server used (they are taken at face value).
+        tail_log_prob: the log of the teacher's mass outside the k tokens,
+            ``[...]``, or None (derived from ``log_probs``).
+
+    Examples:
+        >>> import torch
+        >>> logits = torch.tensor([[28.0, 0.0, 0.0, 0.0]])
+        >>> teacher = TopKTeacher.from_logits(logits, k=2)
+        >>> teacher.indices.shape, round(float(teacher.tail_log_prob), 3)
+        (torch.Size([1, 2]), -27.307)
     """
 
     indices: torch.Tensor
     log_probs: torch.Tensor
+    tail_log_prob: torch.Tensor | None = None
+
+    @classmethod
+    def from_logits(cls, logits: torch.Tensor, k: int, *, temperature: float = 1.0) -> TopKTeacher:
+        """The top-k teacher of dense logits, its log-probs and tail computed in float64.
+
+        Args:
+            logits: the teacher's logits, ``[..., V]`` (no gradient is kept).
+            k: how many tokens to keep, ``1 <= k <= V``.
+            temperature: the softmax temperature the log-probs are taken at (> 0).
+
+        Returns:
+            The top-k tokens with their log-probs in the logits' dtype (float32
+            or better) and the exact log of the tail mass.
+
+        Raises:
+            KLDivError: ``logits`` not a floating tensor of at least one axis,
+                a bad ``k`` or ``temperature``, or NaN or ``+inf`` logits.
+        """
+        if not isinstance(logits, torch.Tensor) or not logits.dtype.is_floating_point:
+            got = logits.dtype if isinstance(logits, torch.Tensor) else type(logits).__name__
+            raise KLDivError(f"`logits` must be a floating-point torch.Tensor; got {got}")
+        if logits.ndim == 0:
+            raise KLDivError("`logits` must have a vocabulary axis [..., V]; got a 0-d tensor")
+        vocabulary = logits.shape[-1]
+        if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= vocabulary:
+            raise KLDivError(f"`k` must be an integer in [1, {vocabulary}] (V); got {k!r}")
+        temperature = check_temperature(temperature)
+        with torch.no_grad():
+            wide = logits.detach().to(torch.float64)
+            bad = torch.isnan(wide) | (wide == math.inf)
+            if bool(bad.any()):
+                index = tuple(int(i) for i in torch.nonzero(bad)[0])
+                raise KLDivError(
+                    f"`logits` must hold logits (< +inf, not NaN); got {float(wide[index])} "
+                    f"at index {index}"
+                )
+            log_p = torch.log_softmax(wide / temperature, -1)
+            top = log_p.topk(k, -1)
+            if k == vocabulary:
+                tail = torch.full(top.values.shape[:-1], -math.inf, dtype=torch.float64)
+            else:  # the rest's log-sum-exp: no cancellation against the top mass
+                rest = log_p.scatter(-1, top.indices, -math.inf)
+                tail = torch.logsumexp(rest, -1)
+            dtype = torch.promote_types(logits.dtype, torch.float32)
+        return cls(top.indices, top.values.to(dtype), tail.to(device=logits.device, dtype=dtype))
 
 
 class TeacherHead(NamedTuple):
@@ -53,7 +119,12 @@ def teacher_rows(
     chunks: fresh memory costs page faults).
     """
     if isinstance(teacher, TopKTeacher):
-        return TopKTeacher(teacher.indices[start:stop], teacher.log_probs[start:stop])
+        tail = teacher.tail_log_prob
+        return TopKTeacher(
+            teacher.indices[start:stop],
+            teacher.log_probs[start:stop],
+            None if tail is None else tail[start:stop],
+        )
     if isinstance(teacher, TeacherHead):
         return _head_logits(teacher, start, stop, out)
     return teacher[start:stop]
@@ -85,7 +156,12 @@ def flatten_teacher(
     """
     if isinstance(teacher, TopKTeacher):
         k = teacher.indices.shape[-1]
-        return TopKTeacher(teacher.indices.reshape(-1, k), teacher.log_probs.reshape(-1, k))
+        tail = teacher.tail_log_prob
+        return TopKTeacher(
+            teacher.indices.reshape(-1, k),
+            teacher.log_probs.detach().reshape(-1, k),
+            None if tail is None else tail.detach().reshape(-1),
+        )
     if isinstance(teacher, TeacherHead):
         dtype = torch.promote_types(teacher.hidden.dtype, torch.float32)
         return TeacherHead(
