@@ -211,3 +211,17 @@ def test_bad_arguments():
     relaxed = td.RelaxedBernoulli(torch.tensor(0.5), probs=torch.tensor(0.3))
     with pytest.raises(kldiv.KLDivError, match="same event shape"):
         elbo(lambda z: -z, relaxed, D.Independent(D.Normal(np.zeros(2), 1.0), 1))
+
+
+@pytest.mark.parametrize("seed", [-1, 2**64, 10**30])
+def test_seed_out_of_range_is_refused_by_name(seed):
+    """A seed torch cannot take is a KLDivError naming ``rng``, not torch's overflow error."""
+    q = D.Normal(torch.tensor(0.3), torch.tensor(0.8))
+    with pytest.raises(kldiv.KLDivError, match=r"`rng` as an int seed must be in \[0, 2\*\*64\)"):
+        elbo(_log_lik_f32, q, D.Normal(0.0, 1.0), n_samples=2, rng=seed)
+
+
+def test_largest_seed_is_accepted():
+    q = D.Normal(torch.tensor(0.3), torch.tensor(0.8))
+    res = elbo(_log_lik_f32, q, D.Normal(0.0, 1.0), n_samples=2, rng=2**64 - 1)
+    assert torch.isfinite(res.elbo).all()

@@ -38,6 +38,8 @@ def _check_rng(rng: object) -> torch.Generator | int | None:
     if rng is None or isinstance(rng, torch.Generator):
         return rng
     if isinstance(rng, numbers.Integral) and not isinstance(rng, bool):
+        if not 0 <= int(rng) < 1 << 64:  # torch.Generator.manual_seed's range
+            raise KLDivError(f"`rng` as an int seed must be in [0, 2**64); got {int(rng)}")
         return int(rng)
     raise KLDivError(
         f"`rng` must be a torch.Generator, an int seed or None (torch's global generator); "
