@@ -152,3 +152,19 @@ def test_ties_and_constant_samples_are_flagged(capsys, tmp_path):
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].startswith("inf nats (knn")
     assert lines[1] == "note: x is constant (P looks like a point mass that Q is not): +inf"
+
+
+def test_too_few_points_say_so_instead_of_nan(capsys, tmp_path):
+    """Three points: the value with an unbounded error bar and the reason, never ``± nan``."""
+    np.save(tmp_path / "x.npy", np.array([[0.1], [0.5], [0.9]]))
+    np.save(tmp_path / "y.npy", np.array([[0.2], [0.4], [1.5], [2.0]]))
+    args = ["samples", str(tmp_path / "x.npy"), str(tmp_path / "y.npy")]
+    assert main(args) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert "± inf nats (knn, n=3, m=4, d=1)" in lines[0]
+    assert "nan" not in lines[0]
+    assert lines[1].startswith("not converged: too few points for a standard error")
+    assert main([*args, "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["converged"] is False
+    assert data["stderr"] == "inf"  # strict JSON: non-finite numbers as strings

@@ -150,14 +150,21 @@ def test_details_describe_the_estimate():
 
 
 def test_no_stderr_when_asked_or_too_few_points():
-    """stderr_groups=0, or fewer than two subsamples of 10 (k + 1) points: NaN stderr."""
+    """No error bar asked for: NaN; too few points for one: ``± inf``, not converged.
+
+    Never a silent ``± nan`` where an error bar was asked for.
+    """
     x, y = gaussian_samples(4, 1000, 2)
     skipped = knn_kl(x, y, stderr_groups=0)
     assert math.isnan(skipped.stderr)
+    assert skipped.converged is None
     assert skipped.details["stderr_groups"] == 0
     assert skipped.value == knn_kl(x, y).value
     small = knn_kl(x[:30], y[:30])
-    assert math.isnan(small.stderr)
+    assert small.stderr == math.inf
+    assert small.converged is False
+    assert "n >= 40, m >= 20); got n = 30, m = 30" in small.details["reason"]
+    assert "not converged" in repr(small)
     assert math.isfinite(small.value)
     fewer = knn_kl(x[:100], y[:100])
     assert fewer.details["stderr_groups"] == 5

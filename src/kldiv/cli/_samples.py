@@ -93,9 +93,11 @@ def _estimate(args: argparse.Namespace, x: np.ndarray, y: np.ndarray) -> Any:
     )
 
 
-def _notes(details: dict[str, Any]) -> list[str]:
-    """What the estimator flagged (a constant sample, repeated points), for the text output."""
+def _notes(details: dict[str, Any], converged: bool | None) -> list[str]:
+    """What the estimator flagged (no error bar, a constant sample, repeated points)."""
     notes = []
+    if converged is False:
+        notes.append(f"not converged: {details.get('reason', 'no error bar')}")
     if details.get("degenerate"):
         notes.append(f"note: {details['degenerate']}".replace("`", ""))
     tied = int(details.get("tied_points") or 0)
@@ -130,11 +132,12 @@ def _run(args: argparse.Namespace) -> int:
         "d": int(x.shape[1]),
         "unit": unit_name(args.base),
         "base": args.base,
+        "converged": result.converged,
         "details": result.details,
     }
     shape = f"n={x.shape[0]}, m={y.shape[0]}, d={x.shape[1]}"
 
-    notes = _notes(result.details)
+    notes = _notes(result.details, result.converged)
 
     def render(console: Any) -> None:
         line = f"{format_estimate(value, stderr)} {data['unit']} ({result.method}, {shape})"

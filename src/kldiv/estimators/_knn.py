@@ -546,9 +546,31 @@ def knn_kl(
         stderr_dof=max(groups - 1, 0),
         subsample_mean_nats=subsample_mean,
     )
+    converged = None  # stderr_groups < 2: no error bar was asked for, none is claimed
+    if stderr_groups >= 2 and not math.isfinite(stderr):
+        # An error bar was asked for and cannot be given: unbounded, not NaN.
+        stderr, converged = math.inf, False
+        details["reason"] = _no_stderr_reason(groups, n, m, k)
     return Estimate(
-        _in_base(result.value, log_base), _in_base(stderr, log_base), "knn", n, base, details
+        _in_base(result.value, log_base),
+        _in_base(stderr, log_base),
+        "knn",
+        n,
+        base,
+        details,
+        converged=converged,
     )
+
+
+def _no_stderr_reason(groups: int, n: int, m: int, k: int) -> str:
+    if not groups:
+        return (
+            f"too few points for a standard error: it needs two subsamples of "
+            f"{_MIN_GROUP_PER_NEIGHBOUR * (k + 1)} x's and {_MIN_GROUP_PER_NEIGHBOUR * k} y's "
+            f"(n >= {2 * _MIN_GROUP_PER_NEIGHBOUR * (k + 1)}, m >= "
+            f"{2 * _MIN_GROUP_PER_NEIGHBOUR * k}); got n = {n}, m = {m}"
+        )
+    return "a subsample estimate was not finite, so the standard error is unknown"
 
 
 def _in_base(value: float, log_base: float | None) -> float:
