@@ -20,6 +20,7 @@ __all__ = [
     "digamma",
     "erf",
     "erfc",
+    "finite_row_max",
     "gammainc",
     "gammaln",
     "i0e",
@@ -32,7 +33,9 @@ __all__ = [
     "multidigamma",
     "multigammaln",
     "ndtri",
+    "shifted_by_max",
     "softplus",
+    "stop_gradient",
     "trigamma",
     "with_minus_inf_at",
     "xlogy",
@@ -41,11 +44,32 @@ __all__ = [
 Array = Any
 
 
-def _generic_logsumexp(x: Array, axis: int, *, xp: ModuleType) -> Array:
+def finite_row_max(x: Array, axis: int, *, xp: ModuleType) -> Array:
+    """Keeps-dims maximum along ``axis``, 0 where it is not finite (no mass, NaN, +inf)."""
     shift = xp.max(x, axis=axis, keepdims=True)
-    shift = xp.where(xp.isfinite(shift), shift, xp.zeros_like(shift))
-    # x - shift overflows to -inf only for entries more than the float range below the
-    # maximum (e.g. -1.7e308 beside 1.7e308): their mass is 0, which is what exp(-inf) gives.
+    return xp.where(xp.isfinite(shift), shift, xp.zeros_like(shift))
+
+
+def shifted_by_max(x: Array, axis: int, *, xp: ModuleType) -> Array:
+    r""":math:`x - \max_j x_j` along ``axis`` (by 0 where the maximum is not finite).
+
+    Softmax and log-sum-exp are invariant to the shift; the result is at most
+    0, so scaling it (a temperature) or exponentiating it cannot overflow.
+    ``-inf`` entries stay ``-inf``, and so do entries more than the float range
+    below the maximum (e.g. -1.7e308 beside 1.7e308): their mass is 0.
+
+    Examples:
+        >>> import numpy as np
+        >>> import array_api_compat.numpy as xp
+        >>> shifted_by_max(np.array([1e30, 1e30 - 1e15, -np.inf]), -1, xp=xp)
+        array([ 0.e+00, -1.e+15,    -inf])
+    """
+    with np.errstate(over="ignore"):
+        return x - finite_row_max(x, axis, xp=xp)
+
+
+def _generic_logsumexp(x: Array, axis: int, *, xp: ModuleType) -> Array:
+    shift = finite_row_max(x, axis, xp=xp)
     with np.errstate(over="ignore"):
         total = xp.sum(xp.exp(x - shift), axis=axis, keepdims=True)
     return xp.log(total) + shift
@@ -70,6 +94,10 @@ def logsumexp(x: Array, axis: int, *, xp: ModuleType) -> Array:
 def log_softmax(x: Array, axis: int, *, xp: ModuleType) -> Array:
     r"""Normalised log-probabilities :math:`x_i - \log \sum_j e^{x_j}` along ``axis``.
 
+    Computed in two steps, :math:`s_i = x_i - \max_j x_j` then
+    :math:`s_i - \log \sum_j e^{s_j}` (as torch and JAX do natively): the
+    one-step :math:`x_i - (\max_j x_j + \log \sum_j e^{s_j})` loses the
+    normaliser (at most :math:`\log n`) to rounding when the logits are huge.
     Entries of ``-inf`` stay ``-inf`` (zero mass) and their gradient is zero.
 
     Examples:
@@ -82,9 +110,26 @@ def log_softmax(x: Array, axis: int, *, xp: ModuleType) -> Array:
         return sys.modules["torch"].log_softmax(x, dim=axis)
     if is_jax_namespace(xp):
         return sys.modules["jax"].nn.log_softmax(x, axis=axis)
-    normaliser = _generic_logsumexp(x, axis, xp=xp)
-    with np.errstate(over="ignore"):  # -inf for entries the float range below the maximum
-        return x - normaliser
+    shifted = shifted_by_max(x, axis, xp=xp)
+    return shifted - xp.log(xp.sum(xp.exp(shifted), axis=axis, keepdims=True))
+
+
+def stop_gradient(x: Array, *, xp: ModuleType) -> Array:
+    """``x`` as a constant of automatic differentiation (torch ``detach``, JAX ``stop_gradient``).
+
+    Namespaces without automatic differentiation return ``x`` itself.
+
+    Examples:
+        >>> import numpy as np
+        >>> import array_api_compat.numpy as xp
+        >>> stop_gradient(np.array([1.0]), xp=xp)
+        array([1.])
+    """
+    if is_torch_namespace(xp):
+        return x.detach()
+    if is_jax_namespace(xp):
+        return sys.modules["jax"].lax.stop_gradient(x)
+    return x
 
 
 def logsumexp_or_minus_inf(x: Array, axis: int, *, xp: ModuleType) -> Array:

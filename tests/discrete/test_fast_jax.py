@@ -82,6 +82,7 @@ def _options(measure, form, nondefault):
 
 
 def _assert_same(native, generic, dtype=jnp.float64):
+    dtype = jnp.float64 if dtype is None else dtype
     assert isinstance(native, jax.Array)
     assert native.dtype == generic.dtype
     assert native.shape == generic.shape
@@ -154,7 +155,7 @@ def test_dtype_conversions_and_empty_batches_follow_the_generic_path():
     ]
     for arrays in pairs:
         native, generic = _native_and_generic(("kl", "logits"), arrays)
-        _assert_same(native, generic)
+        _assert_same(native, generic, dtype=jnp.float32 if native.dtype == jnp.float32 else None)
     empty = jnp.zeros((2, 0, 4))
     native, generic = _native_and_generic(("kl", "probs"), [empty, empty])
     assert native.shape == (2, 0)

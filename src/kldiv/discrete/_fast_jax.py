@@ -43,6 +43,7 @@ import numpy as np
 
 from kldiv._validation import check_beta, check_temperature, log_of_base, resolve_validate
 from kldiv.discrete._common import Prepared, prepare
+from kldiv.discrete._kl import tempered
 from kldiv.errors import KLDivError
 
 __all__ = ["compute"]
@@ -78,7 +79,7 @@ class Key(NamedTuple):
         base: the logarithm base (None for nats).
         beta: the mixture weight of the Jensen–Shannon measure, None for the others.
         scaled: whether logits are divided by a temperature other than 1 (passed to
-            the kernel as its first argument).
+            the kernel as its first argument, traced).
         validate: whether the kernel also returns whether the value checks pass.
     """
 
@@ -127,16 +128,16 @@ def _key(
     return Key(measure, form, count, int(axis), unit, weight, scaled, validated)
 
 
-def _scale(form: str, temperature: object) -> float | None:
-    """``1 / temperature`` of logits, None for temperature 1 and the other forms.
+def _temperature(form: str, temperature: object) -> float | None:
+    """The temperature of logits, None for temperature 1 and the other forms.
 
     Raises:
         KLDivError: an invalid temperature (of the logits form).
     """
     if form != "logits":
         return None
-    scale = 1.0 / check_temperature(temperature)
-    return None if scale == 1.0 else scale
+    checked = check_temperature(temperature)
+    return None if checked == 1.0 else checked
 
 
 def _public(key: Key) -> Callable[..., Array]:
@@ -224,10 +225,11 @@ def _inputs_ok(key: Key, prepared: Prepared) -> Array:
 
 @functools.lru_cache(maxsize=CACHE_SIZE)
 def kernel(key: Key) -> Callable[..., Array]:
-    """The jitted computation of ``key``: ``([scale,] *arrays) -> value`` or ``(value, ok)``.
+    """The jitted computation of ``key``: ``([temperature,] *arrays) -> value`` or ``(value, ok)``.
 
     It prepares the inputs as the generic path does (dtypes, shapes: at trace
-    time), applies the temperature ``1 / scale`` of logits, runs the public
+    time), applies the temperature of logits as the generic path does
+    (``(z - max z) / T``, :func:`kldiv.discrete._kl.tempered`), runs the public
     function with ``validate=False`` on the tracers (so its generic path is what
     is compiled) and, when ``key.validate``, computes whether the value checks pass.
     """
@@ -237,14 +239,18 @@ def kernel(key: Key) -> Callable[..., Array]:
     if key.beta is not None:
         options["beta"] = key.beta
     if key.form == "logits":
-        options["temperature"] = 1.0  # applied here, from the traced ``scale``
+        options["temperature"] = 1.0  # applied here, from the traced temperature
 
     def run(*args: Array) -> Array | tuple[Array, Array]:
-        scale, arrays = (args[0], args[1:]) if key.scaled else (None, args)
+        temperature, arrays = (args[0], args[1:]) if key.scaled else (None, args)
         prepared = prepare(arrays, names, axis=key.axis, base=key.base, validate=False)
         inputs = prepared.arrays
-        if scale is not None:  # the generic ``a * (1 / temperature)``, in the compute dtype
-            inputs = [x * jnp.asarray(scale, dtype=x.dtype) for x in inputs]
+        if temperature is not None:  # the generic ``(z - max z) / T``, in the compute dtype
+            axis = prepared.axis
+            inputs = [
+                tempered(x, axis, jnp.asarray(temperature, dtype=x.dtype), xp=prepared.xp)
+                for x in inputs
+            ]
         value = public(*inputs, **options)
         return (value, _inputs_ok(key, prepared)) if key.validate else value
 
@@ -282,7 +288,7 @@ def compute(
     if not _is_eager_jax(arrays) or jax.config.jax_disable_jit:
         return None
     try:
-        scale = _scale(form, temperature)
+        temper = _temperature(form, temperature)
     except KLDivError:
         return None
     key = _key(
@@ -293,12 +299,12 @@ def compute(
         base=base,
         validate=validate,
         beta=beta,
-        scaled=scale is not None,
+        scaled=temper is not None,
     )
     if key is None:
         return None
     try:
-        out = kernel(key)(*arrays) if scale is None else kernel(key)(scale, *arrays)
+        out = kernel(key)(*arrays) if temper is None else kernel(key)(temper, *arrays)
     except KLDivError:  # shapes or dtypes: the generic path raises its own error
         return None
     if not key.validate:

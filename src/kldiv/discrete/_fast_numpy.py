@@ -14,19 +14,25 @@ per thread (at most 6 blocks), whatever the input size.
 
 Per block, in nats (``P = exp(log p)``, ``⟨a, b⟩`` the row dot product):
 
-- log-probabilities: ``KL = ⟨P, log p - log q⟩``, ``H(P, Q) = -⟨P, log q⟩``,
+- log-probabilities: ``KL = ⟨P, d + expm1(-d)⟩`` with ``d = log p - log q``
+  (the Bregman form ``P d - P + Q`` of each term: >= 0, exactly 0 where
+  ``p = q``, relatively accurate where ``p ≈ q``), ``H(P, Q) = -⟨P, log q⟩``,
   ``H(P) = -⟨P, log p⟩``, and with ``M = βP + (1 - β)Q``
-  ``JS = ⟨βP, log p - log M⟩ + ⟨(1 - β)Q, log q - log M⟩``;
+  ``JS = ⟨βP, log p - log M⟩ + ⟨(1 - β)Q, log q - log M⟩``, ``log M`` clamped
+  between ``log p`` and ``log q`` (so an exact 0 where they are equal);
 - logits: ``log p = (z - max) / T - log Σ exp((z - max) / T)`` per row (the
   maximum subtracted first, then the log-normaliser, so that huge logits keep
   their digits; the temperature scales ``z - max``, which cannot overflow), then
   the log-probability formulas on the block in cache, with ``P`` as
   ``exp((z - max) / T)`` and the division by its sum applied to each row's
   value. Rows wider than a block take a first pass for their maxima and sums;
-- probabilities: ``KL = ⟨p, log max(p / q, s)⟩``, ``H(P) = -⟨p, log max(p, s)⟩``,
-  ``H(P, Q) = -⟨p, log max(q, s)⟩``, the generalized KL adds ``Σq - Σp``, and
+- probabilities: ``KL = ⟨p, log max(p / q, s)⟩ + Σ(q - p)`` (SciPy's
+  ``kl_div`` summed; the generalized KL alike), ``H(P) = -⟨p, log max(p, s)⟩``,
+  ``H(P, Q) = -⟨p, log max(q, s)⟩``, and
   ``JS = β⟨p, log max(p / m, s)⟩ + (1 - β)⟨q, log max(q / m, s)⟩``
-  with ``m = βp + (1 - β)q``. ``s`` is the smallest subnormal number: it turns
+  with ``m = βp + (1 - β)q`` clamped between ``p`` and ``q``. KL, JS and the
+  generalized KL of a row are clamped at 0 (rounding of near-equal rows).
+  ``s`` is the smallest subnormal number: it turns
   ``0 / q`` and ``0 / 0`` into a finite logarithm times an exact 0, and leaves
   every positive value unchanged.
 
@@ -338,7 +344,7 @@ def _reference_terms(measure: str, form: str, beta: float) -> Terms:
         if measure == "js":
             return partial(_terms.js_terms_from_probs, beta=beta)
         return {
-            "kl": _terms.kl_terms_from_probs,
+            "kl": _terms.kl_bregman_terms_from_probs,
             "entropy": _terms.entropy_terms_from_probs,
             "cross_entropy": _terms.cross_entropy_terms_from_probs,
             "generalized_kl": _terms.generalized_kl_terms,
@@ -346,7 +352,7 @@ def _reference_terms(measure: str, form: str, beta: float) -> Terms:
     if measure == "js":
         return partial(_terms.js_terms_from_log_probs, beta=beta)
     return {
-        "kl": _terms.kl_terms_from_log_probs,
+        "kl": _terms.kl_bregman_terms_from_log_probs,
         "entropy": _terms.entropy_terms_from_log_probs,
         "cross_entropy": _terms.cross_entropy_terms_from_log_probs,
     }[measure]
@@ -382,10 +388,13 @@ def _log_space_values(
 ) -> np.ndarray:
     """The measure of each row from log-probabilities and ``p = exp(lp)`` (``q = exp(lq)``).
 
-    ``KL = ⟨p, lp - lq⟩``, ``H(P, Q) = -⟨p, lq⟩``, ``H(P) = -⟨p, lp⟩``, and
+    ``KL = ⟨p, d + expm1(-d)⟩`` with ``d = lp - lq`` (:func:`_kl_log_terms`),
+    ``H(P, Q) = -⟨p, lq⟩``, ``H(P) = -⟨p, lp⟩``, and
     ``JS = ⟨βp, lp - log m⟩ + ⟨(1 - β)q, lq - log m⟩`` with ``m = βp + (1 - β)q``
-    (``q`` is only needed there). ``lp`` and ``lq`` are left unchanged; ``p``,
-    ``q`` and the two ``work`` buffers may be overwritten.
+    and ``log m`` clamped between ``lp`` and ``lq`` (where it lies: exactly ``lp``
+    where ``lp = lq``, so that identical rows give an exact 0). ``q`` is only
+    needed there. ``lp`` and ``lq`` are left unchanged; ``p``, ``q`` and the two
+    ``work`` buffers may be overwritten.
     """
     if measure == "entropy":
         return -_row_dot(p, lp)
@@ -393,17 +402,42 @@ def _log_space_values(
         return -_row_dot(p, lq)
     difference = work[0]
     if measure == "kl":
-        np.subtract(lp, lq, out=difference)
-        return _row_dot(p, difference)
+        return _row_dot(p, _kl_log_terms(lp, lq, difference, work[1]))
     log_m = work[1]
     np.multiply(p, beta, out=p)
     np.multiply(q, 1.0 - beta, out=q)
     np.add(p, q, out=log_m)
     np.log(log_m, out=log_m)
+    _clamp_between(log_m, lp, lq, difference)
     np.subtract(lp, log_m, out=difference)
     values = _row_dot(p, difference)
     np.subtract(lq, log_m, out=difference)
     return values + _row_dot(q, difference)
+
+
+def _kl_log_terms(
+    lp: np.ndarray, lq: np.ndarray, minus_d: np.ndarray, out: np.ndarray
+) -> np.ndarray:
+    """``d + expm1(-d)`` with ``d = lp - lq`` into ``out`` (``minus_d`` receives ``-d``).
+
+    ``p (d + expm1(-d)) = p d - p + q``: each KL term in the Bregman form, >= 0
+    and exactly 0 where ``lp = lq``, accurate to ``~eps / |d|`` relatively where
+    ``p ≈ q`` (the textbook ``⟨p, d⟩`` cancels to ``eps`` absolutely there, and
+    can come out negative). NumPy's ``expm1`` is vectorised: in float32 it
+    costs about as much as ``exp``. A ``-inf`` in ``lp`` makes the term NaN
+    (and one in ``lq`` +inf): :func:`_zero_mass_values` recomputes those rows.
+    """
+    np.subtract(lq, lp, out=minus_d)
+    np.expm1(minus_d, out=out)
+    return np.subtract(out, minus_d, out=out)
+
+
+def _clamp_between(x: np.ndarray, a: np.ndarray, b: np.ndarray, work: np.ndarray) -> np.ndarray:
+    """``x`` clamped (in place) to ``[min(a, b), max(a, b)]``; NaN stays NaN."""
+    np.minimum(a, b, out=work)
+    np.maximum(x, work, out=x)
+    np.maximum(a, b, out=work)
+    return np.minimum(x, work, out=x)
 
 
 def _zeroed_where_no_mass(log_term: np.ndarray, log_weight: np.ndarray) -> np.ndarray:
@@ -430,10 +464,26 @@ def _zero_mass_values(
     if measure == "cross_entropy":
         return -_row_dot(weights[0], _zeroed_where_no_mass(lq, lp))
     if measure == "kl":
-        return _row_dot(weights[0], _zeroed_where_no_mass(lp - lq, lp))
+        return _kl_zero_mass_values(lp, lq, weights[0])
     p, q, log_m = weights
     values = _row_dot(p, _zeroed_where_no_mass(lp - log_m, lp))
     return values + _row_dot(q, _zeroed_where_no_mass(lq - log_m, lq))
+
+
+def _kl_zero_mass_values(lp: np.ndarray, lq: np.ndarray, p: np.ndarray) -> np.ndarray:
+    """KL (Bregman form) of rows with ``-inf`` entries, for ``p`` = ``exp(lp)`` times a row factor.
+
+    Where ``lp = -inf`` the term is ``q``: ``d`` is set to 0 there (term 0) and
+    ``Σ q`` over those entries is added. The result is in units of ``p``'s row
+    factor, except that added sum; :func:`_fixed_rows` passes the factor in ``p``.
+    """
+    none = lp == -np.inf
+    minus_d = lq - lp
+    minus_d[none] = 0.0
+    terms = np.expm1(minus_d)
+    np.subtract(terms, minus_d, out=terms)
+    missing = np.exp(np.where(none, lq, -np.inf))
+    return _row_dot(p, terms) + np.sum(missing, axis=-1, dtype=np.float64)
 
 
 def _fixed_rows(
@@ -456,8 +506,10 @@ def _fixed_rows(
         values = values.astype(np.float64)
         rows = np.flatnonzero(suspect)
         lq = logs[1][rows] if len(logs) > 1 else None
-        second = _zero_mass_values(plan.measure, logs[0][rows], lq, [w[rows] for w in weights])
-        values[rows] = second if factor is None else second * factor[rows]
+        picked = [w[rows] for w in weights]
+        if factor is not None:  # weights[0] is p up to the row factor (not Jensen–Shannon)
+            picked[0] = picked[0] * factor[rows, None]
+        values[rows] = _zero_mass_values(plan.measure, logs[0][rows], lq, picked)
         suspect = ~np.isfinite(values)
     terms = _reference_terms(plan.measure, plan.form, plan.beta)
     return _with_exact_rows(values, suspect, terms, logs)
@@ -473,6 +525,8 @@ def _log_probs_block(arrays: Sequence[np.ndarray], plan: _Plan, whole_rows: bool
     rows, cols = logs[0].shape
     p, q, *work = _scratch(4, rows, cols, logs[0].dtype)
     _exp(logs[0], out=p)
+    if plan.measure == "kl":
+        return _kl_log_probs_block(logs, p, work, plan, whole_rows)
     exps = [p]
     if len(logs) > 1 and (plan.validate or plan.measure == "js"):
         _exp(logs[1], out=q)
@@ -486,6 +540,43 @@ def _log_probs_block(arrays: Sequence[np.ndarray], plan: _Plan, whole_rows: bool
     weights = [p, q, work[1]] if plan.measure == "js" else [p]
     # Validated inputs hold no NaN or +inf: their row sums would not be finite.
     return _Partial(_fixed_rows(values, plan, logs, weights, None, plan.validate), sums)
+
+
+def _kl_log_probs_block(
+    logs: Sequence[np.ndarray],
+    p: np.ndarray,
+    work: Sequence[np.ndarray],
+    plan: _Plan,
+    whole_rows: bool,
+) -> _Partial:
+    """KL of a block of log-probabilities, with ``p = exp(log p)`` in ``p``.
+
+    ``E = expm1(log q - log p)`` serves both the terms ``p (E + d)`` and, when
+    validating, the row sums of ``q``: ``Σq = Σp + ⟨p, E⟩`` (``p E = q - p``),
+    which saves the ``exp`` of ``log q``. Rows where that sum is not finite
+    (``-inf`` or NaN entries, an ``E`` beyond the float range) or may miss mass
+    (``p`` underflows to 0 where ``log p`` is below the log of the smallest
+    normal number) take ``Σ exp(log q)`` instead.
+    """
+    lp, lq = logs
+    minus_d, terms = work
+    np.subtract(lq, lp, out=minus_d)
+    np.expm1(minus_d, out=terms)
+    sums: tuple[np.ndarray, ...] = ()
+    if plan.validate:
+        p_sums = _row_sum(p)
+        q_sums = p_sums + _row_dot(p, terms)
+        floor = math.log(float(np.finfo(lp.dtype).tiny))
+        redo = ~np.isfinite(q_sums) | (np.minimum.reduce(lp, axis=1) < floor)
+        if bool(redo.any()):
+            picked = lq[redo]
+            q_sums[redo] = _row_sum(_exp(picked, out=np.empty_like(picked)))
+        sums = (p_sums, q_sums)
+        if whole_rows and not _sums_ok(plan, sums):
+            return _Partial(np.zeros(lp.shape[0]), sums)  # the generic path will raise
+    values = _row_dot(p, np.subtract(terms, minus_d, out=terms))
+    # Validated inputs hold no NaN or +inf: their row sums would not be finite.
+    return _Partial(_fixed_rows(values, plan, logs, [p], None, plan.validate), sums)
 
 
 # --------------------------------------------------------------------------- logits
@@ -643,12 +734,14 @@ def _prob_values(
     if measure == "cross_entropy":
         return -unit * _row_dot(p, _log_floored(q, log_term))
     if measure in ("kl", "generalized_kl"):
+        linear = _row_sum(np.subtract(q, p, out=log_term))
         np.divide(p, q, out=log_term)
-        return unit * _row_dot(p, _log_floored(log_term, log_term))
+        return unit * _row_dot(p, _log_floored(log_term, log_term)) + linear
     mixture = work[1]
     np.multiply(p, beta, out=mixture)
     np.multiply(q, 1.0 - beta, out=log_term)
     np.add(mixture, log_term, out=mixture)
+    _clamp_between(mixture, p, q, log_term)
     np.divide(p, mixture, out=log_term)
     values = beta * _row_dot(p, _log_floored(log_term, log_term))
     np.divide(q, mixture, out=log_term)
@@ -671,8 +764,6 @@ def _probs_block(arrays: Sequence[np.ndarray], plan: _Plan, whole_rows: bool) ->
     work = _scratch(2, rows, cols, arrays[0].dtype)
     q = arrays[1] if len(arrays) > 1 else None
     values = _prob_values(plan.measure, arrays[0], q, work, plan.beta)
-    if plan.measure == "generalized_kl":
-        values = values + (sums[1] - sums[0])
     suspect = ~np.isfinite(values)
     for m in minima:
         suspect |= ~(m >= 0)
@@ -785,7 +876,10 @@ def compute(
     partials = _map_blocks(_block_task(views, plan, stats), blocks)
     if not _passes_checks(plan, rows, blocks, partials):
         return None
-    nats = _row_totals(rows, blocks, [part.values for part in partials]).astype(dtype)
+    nats = _row_totals(rows, blocks, [part.values for part in partials])
+    if measure in ("kl", "js", "generalized_kl"):  # >= 0: rounding of near-equal rows (NaN stays)
+        nats = np.maximum(nats, 0.0)
+    nats = nats.astype(dtype)
     result = nats.reshape(shape[:-1])
     if plan.log_base is not None:
         result = result / plan.log_base

@@ -275,10 +275,13 @@ def _through_autograd(spec: Spec, arrays: Sequence[Tensor]) -> tuple[Tensor, Ten
     if not spec.validate or spec.form == "logits":  # finite values: the logits were valid
         return values, None
     with torch.no_grad():
-        off = _row_sum_off((p if p is not None else torch.exp(a)).sum(-1), spec.tolerance)
+        total_p = (p if p is not None else torch.exp(a)).sum(-1)
+        off = _row_sum_off(total_p, spec.tolerance)
         if b is not None:
             total_q = q.sum(-1) if q is not None else torch.logsumexp(b, -1).exp_()
             off |= _row_sum_off(total_q, spec.tolerance)
+    if spec.measure == "kl":  # the reference's Σ (p log(p/q) - p + q); a constant to autograd
+        values = values + (total_q - total_p)
     return values, off.any()
 
 
@@ -352,8 +355,8 @@ def reference_nats(spec: Spec, tensors: Sequence[Tensor]) -> Tensor:
 
 
 _REFERENCE_TERMS = {
-    ("kl", "probs"): _terms.kl_terms_from_probs,
-    ("kl", "log"): _terms.kl_terms_from_log_probs,
+    ("kl", "probs"): _terms.kl_bregman_terms_from_probs,
+    ("kl", "log"): _terms.kl_bregman_terms_from_log_probs,
     ("js", "probs"): _terms.js_terms_from_probs,
     ("js", "log"): _terms.js_terms_from_log_probs,
     ("entropy", "probs"): _terms.entropy_terms_from_probs,
@@ -650,17 +653,34 @@ def _pair(chunk: list[Tensor], needs: Sequence[bool]) -> tuple[Tensor, Tensor | 
 def _log_probs_block(spec: Spec, chunk: list[Tensor], needs: Sequence[bool], out: _BlockOut):
     a, b, need_a, need_b = _pair(chunk, needs)
     values, grads, p, q, exact = _log_space(spec, a, b, need_a, need_b, out)
-    if exact:
-        values = _refine_near_equal(spec, chunk, values)
     if not spec.validate:
+        if exact:
+            values = _refine_near_equal(spec, chunk, values)
         return values, grads[: len(chunk)], None
-    off = _row_sum_off(p.sum(-1), spec.tolerance)
+    total_p = p.sum(-1)
+    off = _row_sum_off(total_p, spec.tolerance)
     if b is not None:
         total_q = q.sum(-1) if q is not None else _sum_of_exp(b)
         off |= _row_sum_off(total_q, spec.tolerance)
+        if spec.measure == "kl":
+            values = _with_mass_difference(values, total_p, total_q)
     if exact:
+        values = _refine_near_equal(spec, chunk, values)
         off |= torch.isnan(values)
     return values, grads[: len(chunk)], off
+
+
+def _with_mass_difference(values: Tensor, total_p: Tensor, total_q: Tensor) -> Tensor:
+    r"""KL plus :math:`\sum q - \sum p`, as the reference sums :math:`p \log(p/q) - p + q`.
+
+    Zero for normalised rows up to rounding; validated inputs sum to one within
+    the tolerance. With ``validate=False`` the sums are not formed (for
+    log-probabilities :math:`\sum q` would cost an exponential per entry) and the
+    textbook :math:`\sum_i p_i \log(p_i/q_i)` is returned.
+    """
+    return (
+        values.add_(total_q - total_p) if values.is_contiguous() else values + (total_q - total_p)
+    )
 
 
 def _sum_of_exp(b: Tensor) -> Tensor:
@@ -755,10 +775,10 @@ def _minus_ratio(p: Tensor, q: Tensor, q_zero: Tensor) -> Tensor:
 
 def _kl_probs(p: Tensor, q: Tensor, need_p: bool, need_q: bool, exact: bool, out=_NO_OUT):
     if not exact:
-        # log(p / q) with the ratio clamped to the smallest normal number, so that p = 0
-        # (ratio 0) gives 0 · log(tiny) = 0 without a mask; where 0 < p/q < tiny the term
-        # p log(p/q) is below tiny · 90 either way. q = 0 gives +inf or NaN (exact block).
-        ratio = torch.div(p, q, out=out.buffer(0)).clamp_min_(_tiny(p.dtype)).log_()
+        # log(p / q + tiny): p = 0 gives 0 · log(tiny) = 0 without a mask, a negative p or
+        # q (beyond -tiny) still gives NaN, and the shift changes p log(p/q) only where
+        # p/q < tiny / eps, by less than p · eps. q = 0 < p gives +inf (an exact block).
+        ratio = torch.div(p, q, out=out.buffer(0)).add_(_tiny(p.dtype)).log_()
         return torch.linalg.vecdot(p, ratio, out=out.values), [None, None]
     log_p, p_zero = _log_or_zero(p)
     log_q, q_zero = _log_or_zero(q)
@@ -782,8 +802,8 @@ def _cross_entropy_probs(
 
 
 def _entropy_probs(p: Tensor, q: None, need_p: bool, need_q: bool, exact: bool, out=_NO_OUT):
-    if not exact:  # p log p with log of p clamped to tiny: 0 where p = 0, no mask
-        log_p = torch.clamp_min(p, _tiny(p.dtype), out=out.buffer(0)).log_()
+    if not exact:  # p log(p + tiny): 0 where p = 0 without a mask; NaN where p < 0
+        log_p = torch.add(p, _tiny(p.dtype), out=out.buffer(0)).log_()
         return torch.linalg.vecdot(p, log_p, out=out.values).neg_(), [None, None]
     log_p, p_zero = _log_or_zero(p)
     values = torch.linalg.vecdot(p, log_p).neg_()
@@ -846,14 +866,15 @@ def _probs_values(spec: Spec, chunk: list[Tensor], needs: Sequence[bool], out: _
 
 def _probs_block(spec: Spec, chunk: list[Tensor], needs: Sequence[bool], out: _BlockOut):
     values, grads, exact = _probs_values(spec, chunk, needs, out)
-    if exact:
-        values = _refine_near_equal(spec, chunk, values)
     grads = grads[: len(chunk)]
     if not spec.validate:
+        if exact:
+            values = _refine_near_equal(spec, chunk, values)
         return values, grads, None
     # Entries: finite and >= 0 (a NaN fails >= 0); rows: summing to 1 (measures, finite).
     # A negative entry that the fast formulas turn into NaN needs no minimum (p log q of a
-    # negative q in cross-entropy); the clamped ratios of KL and entropy hide negatives.
+    # negative q, log(p + tiny) of a negative p); one in (-tiny, 0), or a negative q where
+    # p = 0 (KL), would pass them.
     if exact or spec.measure not in _NEGATIVES_HIDDEN:
         checked = chunk
     else:
@@ -862,13 +883,16 @@ def _probs_block(spec: Spec, chunk: list[Tensor], needs: Sequence[bool], out: _B
         off = torch.stack([x.amin() for x in checked]).amin().ge(0).logical_not_()
     else:
         off = torch.zeros((), dtype=torch.bool, device=values.device)
-    for x in chunk:
-        totals = x.sum(-1)
+    totals = [x.sum(-1) for x in chunk]
+    for total in totals:
         if spec.measure == "generalized_kl":
-            off = off | ~torch.isfinite(totals)
+            off = off | ~torch.isfinite(total)
         else:
-            off = off | _row_sum_off(totals, spec.tolerance)
+            off = off | _row_sum_off(total, spec.tolerance)
+    if spec.measure == "kl":
+        values = _with_mass_difference(values, *totals)
     if exact:
+        values = _refine_near_equal(spec, chunk, values)
         off = off | torch.isnan(values)
     return values, grads, off
 

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from types import ModuleType
 from typing import Any
 
-from kldiv._special import log_softmax
+import numpy as np
+
+from kldiv._special import log_softmax, shifted_by_max
 from kldiv._validation import (
     check_log_probabilities,
     check_logits,
@@ -13,9 +16,9 @@ from kldiv._validation import (
 )
 from kldiv.discrete import _native
 from kldiv.discrete._common import Prepared, prepare, reduce_terms
-from kldiv.discrete._terms import kl_terms_from_log_probs, kl_terms_from_probs
+from kldiv.discrete._terms import kl_bregman_terms_from_log_probs, kl_bregman_terms_from_probs
 
-__all__ = ["kl_from_log_probs", "kl_from_logits", "kl_from_probs"]
+__all__ = ["kl_from_log_probs", "kl_from_logits", "kl_from_probs", "tempered"]
 
 Array = Any
 
@@ -74,8 +77,32 @@ def checked_log_softmax(
         check_logits(array, name, prepared.axis, validate=prepared.validate, xp=xp)
         for array, name in zip(prepared.arrays, names, strict=True)
     ]
-    scale = 1.0 / temperature
-    return [log_softmax(a if scale == 1.0 else a * scale, prepared.axis, xp=xp) for a in checked]
+    return [
+        log_softmax(tempered(a, prepared.axis, temperature, xp=xp), prepared.axis, xp=xp)
+        for a in checked
+    ]
+
+
+def tempered(logits: Array, axis: int, temperature: Any, *, xp: ModuleType) -> Array:
+    r"""Logits at ``temperature``, shifted: :math:`(z - \max_j z_j) / T` along ``axis``.
+
+    The softmax of the result is that of :math:`z / T`. Subtracting the row
+    maximum first keeps a small temperature from overflowing (``1e30 / 1e-9``
+    is finite in float64, ``inf`` in float32) and is exact where ``z / T`` would
+    round before the cancellation; ``-inf`` (masked) entries stay ``-inf``.
+    ``temperature`` 1 returns ``logits`` unchanged (the log-softmax shifts
+    anyway). ``temperature`` may be a traced scalar (the JAX kernels').
+
+    Examples:
+        >>> import numpy as np
+        >>> import array_api_compat.numpy as xp
+        >>> tempered(np.array([1e30, 0.0, -np.inf]), -1, 1e-9, xp=xp)
+        array([ 0.e+00, -1.e+39,    -inf])
+    """
+    if isinstance(temperature, float | int) and temperature == 1:
+        return logits
+    with np.errstate(over="ignore"):  # entries more than the float range below: zero mass
+        return shifted_by_max(logits, axis, xp=xp) / temperature
 
 
 def kl_from_probs(
@@ -141,7 +168,7 @@ def kl_from_probs(
     if native is not None:
         return native
     prepared = prepare((p, q), ("p", "q"), axis=axis, base=base, validate=validate)
-    return reduce_terms(kl_terms_from_probs, prepared, *check_probability_pair(prepared))
+    return reduce_terms(kl_bregman_terms_from_probs, prepared, *check_probability_pair(prepared))
 
 
 def kl_from_log_probs(
@@ -192,7 +219,7 @@ def kl_from_log_probs(
         return native
     prepared = prepare((log_p, log_q), ("log_p", "log_q"), axis=axis, base=base, validate=validate)
     checked = check_log_probability_pair(prepared, ("log_p", "log_q"))
-    return reduce_terms(kl_terms_from_log_probs, prepared, *checked)
+    return reduce_terms(kl_bregman_terms_from_log_probs, prepared, *checked)
 
 
 def kl_from_logits(
@@ -257,4 +284,4 @@ def kl_from_logits(
         (p_logits, q_logits), ("p_logits", "q_logits"), axis=axis, base=base, validate=validate
     )
     log_p, log_q = checked_log_softmax(prepared, ("p_logits", "q_logits"), t)
-    return reduce_terms(kl_terms_from_log_probs, prepared, log_p, log_q)
+    return reduce_terms(kl_bregman_terms_from_log_probs, prepared, log_p, log_q)
