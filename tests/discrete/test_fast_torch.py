@@ -357,9 +357,7 @@ def test_threads_compute_independently():
     with _native.reference_only():
         expected = [kldiv.kl_from_logits(zp, zq, temperature=1.7) for zp, zq in pairs]
     with ThreadPoolExecutor(4) as pool:
-        found = list(
-            pool.map(lambda pair: kldiv.kl_from_logits(*pair, temperature=1.7), pairs * 4)
-        )
+        found = list(pool.map(lambda pair: kldiv.kl_from_logits(*pair, temperature=1.7), pairs * 4))
     for i, values in enumerate(found):
         torch.testing.assert_close(values, expected[i % len(pairs)])
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 from kldiv import distributions as D
 from kldiv.distributions._kl_cross import _FINITE, _INFINITE
 from tests.distributions._cases import PairCase
@@ -63,3 +65,37 @@ CASES += [
     ),
 ]
 CASES += [PairCase(_p, _q, PARAMS[_p], PARAMS[_q], reference="inf") for _p, _q in _INFINITE]
+
+
+class _Doubling:
+    """y = 2x, as a torch-style transform (only equality matters to the KL)."""
+
+    def __eq__(self, other):
+        return isinstance(other, _Doubling)
+
+    __hash__ = object.__hash__
+
+
+def _doubled_normals(pa, qa):
+    from kldiv.distributions import Normal, TransformedDistribution
+
+    return (
+        TransformedDistribution(Normal(**pa), [_Doubling()]),
+        TransformedDistribution(Normal(**qa), [_Doubling()]),
+    )
+
+
+# KL is invariant under one bijection applied to both sides: the Normal–Normal value
+# log(2/0.5) + (0.25 + 1.5^2)/8 - 1/2 for N(0, 0.5^2) against N(1.5, 2^2).
+CASES += [
+    PairCase(
+        D.TransformedDistribution,
+        D.TransformedDistribution,
+        {"loc": 0.0, "scale": 0.5},
+        {"loc": 1.5, "scale": 2.0},
+        reference="exact",
+        expected=math.log(4.0) + (0.25 + 2.25) / 8.0 - 0.5,
+        build=_doubled_normals,
+        label="equal-transforms",
+    )
+]

@@ -76,6 +76,7 @@ _NOT_UNIVARIATE = (
     D.Independent,
     D.Deterministic,
     D.MixtureSameFamily,
+    D.TransformedDistribution,
     D.Distribution,
 )
 _UNIVARIATE = [c for c in all_cases() if not any(t in _NOT_UNIVARIATE for t in c.pair)]

@@ -30,13 +30,21 @@ Array = Any
 
 
 def float_parameters(named: dict[str, object], owner: str) -> tuple[ModuleType, dict[str, Array]]:
-    """The parameters that are not None in one namespace and one floating dtype.
+    """The parameters in one namespace and one floating dtype.
+
+    Every parameter named must be given: a None (a required parameter left
+    out) is a :class:`KLDivError` naming it, not a ``KeyError`` later on.
 
     Python numbers and sequences become arrays of the namespace of the array
     parameters (NumPy if there are none); integers become the default float;
     half precision is computed in float32.
     """
-    names = [n for n, v in named.items() if v is not None]
+    missing = [n for n, v in named.items() if v is None]
+    if missing:
+        raise KLDivError(
+            f"`{missing[0]}` of {owner} must be a number or an array of numbers; got None"
+        )
+    names = list(named)
     try:
         xp, arrays, _, _ = as_float_arrays(*(named[n] for n in names), names=names)
     except KLDivError as err:

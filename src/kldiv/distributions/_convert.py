@@ -24,7 +24,7 @@ import numpy as np
 
 from kldiv._array_api import device, is_numpy_namespace
 from kldiv.distributions._base import Distribution
-from kldiv.errors import KLDivError
+from kldiv.errors import KLDivError, NoClosedFormError
 
 __all__ = [
     "as_distribution",
@@ -142,7 +142,22 @@ _TORCH: dict[str, Callable[[Any], Distribution]] = {
         from_torch(d.base_dist), d.reinterpreted_batch_ndims
     ),
     "MixtureSameFamily": _torch_mixture,
+    "TransformedDistribution": lambda d: _torch_transformed(d),
 }
+
+
+def _torch_transformed(d: Any) -> Distribution:
+    """A torch ``TransformedDistribution`` (or subclass, e.g. LogisticNormal) with a kldiv base."""
+    try:
+        base = from_torch(d.base_dist)
+    except NoClosedFormError as err:
+        raise NoClosedFormError(
+            f"kldiv has no counterpart of torch.distributions.{type(d).__name__}: its base "
+            f"distribution cannot be converted ({err})"
+        ) from None
+    return _family("TransformedDistribution")(
+        base, d.transforms, event_shape=d.event_shape, batch_shape=d.batch_shape
+    )
 
 
 def from_torch(d: Any) -> Distribution:
@@ -160,7 +175,9 @@ def from_torch(d: Any) -> Distribution:
         The kldiv distribution of the same law.
 
     Raises:
-        KLDivError: kldiv has no counterpart of ``d``'s class.
+        NoClosedFormError: kldiv has no counterpart of ``d``'s class (a
+            :class:`KLDivError` and a :class:`NotImplementedError`, what
+            ``torch.distributions.kl_divergence`` raises for an unknown pair).
 
     Examples:
         >>> import torch
@@ -172,7 +189,7 @@ def from_torch(d: Any) -> Distribution:
     for cls in type(d).__mro__:
         if cls.__module__.startswith("torch.distributions") and cls.__name__ in _TORCH:
             return _TORCH[cls.__name__](d)
-    raise KLDivError(
+    raise NoClosedFormError(
         f"kldiv has no counterpart of torch.distributions.{type(d).__name__}; supported: "
         f"{', '.join(sorted(_TORCH))}"
     )

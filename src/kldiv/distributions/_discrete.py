@@ -139,7 +139,10 @@ def static_count_bound(value: object) -> int | None:
             return None
         values = np.asarray(to_numpy(value), dtype=float)
     else:
-        values = np.asarray(value, dtype=float)
+        try:
+            values = np.asarray(value, dtype=float)
+        except (TypeError, ValueError):  # not numbers: the parameter check names it
+            return None
     if values.size == 0:
         return 0
     largest = float(np.max(values))

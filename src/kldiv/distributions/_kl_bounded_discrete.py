@@ -23,7 +23,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from kldiv._special import digamma, gammaln, i0e
+from kldiv._special import i0e
 from kldiv.discrete import kl_from_log_probs, kl_from_probs
 from kldiv.discrete._terms import kl_terms_from_log_probs
 from kldiv.distributions._bounded import (
@@ -49,6 +49,7 @@ from kldiv.distributions._discrete import (
 )
 from kldiv.distributions._kl_helpers import infinite_kl, kl_by_cross_entropy, where_finite
 from kldiv.distributions._registry import register_kl
+from kldiv.distributions._stable import dirichlet_kl
 from kldiv.errors import NoClosedFormError
 
 Array = Any
@@ -62,9 +63,18 @@ def _bernoulli_kl(p: Any, q: Any) -> Array:
     xp = p.xp
     p_one, p_zero = p._log_masses()
     q_one, q_zero = q._log_masses()
-    return kl_terms_from_log_probs(p_one, q_one, xp=xp) + kl_terms_from_log_probs(
+    # +inf where Q has no mass on an outcome P charges: computed on safe log-masses and
+    # then selected, so that the +inf entries have an exact zero gradient.
+    infinite = ((q_one == -math.inf) & (p_one > -math.inf)) | (
+        (q_zero == -math.inf) & (p_zero > -math.inf)
+    )
+    half = xp.full_like(q_one, -math.log(2.0))
+    q_one = xp.where(infinite, half, q_one)
+    q_zero = xp.where(infinite, half, q_zero)
+    value = kl_terms_from_log_probs(p_one, q_one, xp=xp) + kl_terms_from_log_probs(
         p_zero, q_zero, xp=xp
     )
+    return where_finite(infinite, xp.where(infinite, xp.zeros_like(value), value), xp)
 
 
 def _scaled(scale: Array, kl: Array, *, xp: Any) -> Array:
@@ -306,26 +316,21 @@ def _kl_multinomial_multinomial(p: Multinomial, q: Multinomial) -> Array:
 
 @register_kl(Beta, Beta)
 def _kl_beta_beta(p: Beta, q: Beta) -> Array:
-    r"""Beta–Beta (torch ``_kl_beta_beta``), differences grouped to be exact at equality.
+    r"""Beta–Beta (torch ``_kl_beta_beta``), as the Dirichlet divergence of two components.
 
     :math:`\log\frac{B(\alpha_q, \beta_q)}{B(\alpha_p, \beta_p)}
     + (\alpha_p - \alpha_q)\psi(\alpha_p) + (\beta_p - \beta_q)\psi(\beta_p)
-    + (s_q - s_p)\psi(s_p)`, :math:`s = \alpha + \beta`.
+    + (s_q - s_p)\psi(s_p)`, :math:`s = \alpha + \beta`, which is
+    :math:`B_{\log\Gamma}(\alpha_q, \alpha_p) + B_{\log\Gamma}(\beta_q, \beta_p)
+    - B_{\log\Gamma}(s_q, s_p)` with :math:`B_{\log\Gamma}` the Bregman divergence of
+    :math:`\log\Gamma`; computed without cancellation by
+    :func:`kldiv.distributions._stable.dirichlet_kl`.
     """
     xp = p.xp
-    a_p, b_p, a_q, b_q = p.concentration1, p.concentration0, q.concentration1, q.concentration0
-    s_p, s_q = a_p + b_p, a_q + b_q
-    log_beta_ratio = (
-        (gammaln(a_q, xp=xp) - gammaln(a_p, xp=xp))
-        + (gammaln(b_q, xp=xp) - gammaln(b_p, xp=xp))
-        + (gammaln(s_p, xp=xp) - gammaln(s_q, xp=xp))
-    )
-    return (
-        log_beta_ratio
-        + (a_p - a_q) * digamma(a_p, xp=xp)
-        + (b_p - b_q) * digamma(b_p, xp=xp)
-        + (s_q - s_p) * digamma(s_p, xp=xp)
-    )
+    alpha = xp.stack([p.concentration1, p.concentration0], axis=-1)
+    beta = xp.stack([q.concentration1, q.concentration0], axis=-1)
+    alpha, beta = xp.broadcast_arrays(alpha, beta)
+    return dirichlet_kl(alpha, beta, xp)
 
 
 @register_kl(ContinuousBernoulli, ContinuousBernoulli)

@@ -12,12 +12,12 @@ from typing import Any
 
 import numpy as np
 
-from kldiv._special import digamma, gammaln
 from kldiv.distributions._bounded import Uniform
 from kldiv.distributions._kl_helpers import infinite_kl, kl_by_cross_entropy, where_finite
 from kldiv.distributions._positive import Exponential, Gamma
 from kldiv.distributions._real import Normal
 from kldiv.distributions._registry import register_kl
+from kldiv.distributions._stable import exp_excess, gamma_kl, log_ratio
 
 Array = Any
 
@@ -26,38 +26,35 @@ Array = Any
 def _kl_normal_normal(p: Normal, q: Normal) -> Array:
     r"""Normal–Normal, written to be exact at equal parameters.
 
-    :math:`\tfrac12[\operatorname{expm1}(2r) - 2r + ((\mu_p - \mu_q)/\sigma_q)^2]`,
-    :math:`r = \log(\sigma_p/\sigma_q)`.
+    :math:`\tfrac12[(e^{2r} - 1 - 2r) + ((\mu_p - \mu_q)/\sigma_q)^2]`,
+    :math:`r = \log(\sigma_p/\sigma_q)` (``log1p`` of the relative gap when close, and
+    :math:`e^{u} - 1 - u` by its series near 0: no cancellation for nearby scales).
     """
     xp = p.xp
     with np.errstate(over="ignore", divide="ignore"):  # σ_p ≫ σ_q or σ_q → 0: +inf is exact
-        two_r = 2.0 * (xp.log(p.scale) - xp.log(q.scale))
+        two_r = 2.0 * log_ratio(p.scale, q.scale, xp)
         z = (p.loc - q.loc) / q.scale
-        return 0.5 * (xp.expm1(two_r) - two_r + z * z)
+        return 0.5 * (exp_excess(two_r, xp) + z * z)
 
 
 @register_kl(Gamma, Gamma)
 def _kl_gamma_gamma(p: Gamma, q: Gamma) -> Array:
-    r"""Gamma–Gamma (as in torch.distributions).
+    r"""Gamma–Gamma, regrouped into non-negative terms (no cancellation).
 
     :math:`k_q\log\frac{\lambda_p}{\lambda_q} + \log\frac{\Gamma(k_q)}{\Gamma(k_p)}
-    + (k_p - k_q)\psi(k_p) + (\lambda_q - \lambda_p)\frac{k_p}{\lambda_p}`.
+    + (k_p - k_q)\psi(k_p) + (\lambda_q - \lambda_p)\frac{k_p}{\lambda_p}`, computed by
+    :func:`kldiv.distributions._stable.gamma_kl` (the Bregman divergence of
+    :math:`\log\Gamma` from Stirling's series; for large shapes
+    :math:`k_q(e^m - 1 - m) + \tfrac12(e^L - 1 - L) + R`, :math:`m` the log-ratio of the means).
     """
-    xp = p.xp
-    kp, kq = p.concentration, q.concentration
-    t1 = kq * (xp.log(p.rate) - xp.log(q.rate))
-    t2 = gammaln(kq, xp=xp) - gammaln(kp, xp=xp)
-    t3 = (kp - kq) * digamma(kp, xp=xp)
-    t4 = (q.rate / p.rate - 1.0) * kp
-    return t1 + t2 + t3 + t4
+    return gamma_kl(p.concentration, p.rate, q.concentration, q.rate, p.xp)
 
 
 @register_kl(Exponential, Exponential)
 def _kl_exponential_exponential(p: Exponential, q: Exponential) -> Array:
-    r""":math:`\rho - 1 - \log\rho`, :math:`\rho = \lambda_q/\lambda_p`, as ``expm1(l) - l``."""
+    r""":math:`\rho - 1 - \log\rho`, :math:`\rho = \lambda_q/\lambda_p`, as :math:`e^l - 1 - l`."""
     xp = p.xp
-    log_ratio = xp.log(q.rate) - xp.log(p.rate)
-    return xp.expm1(log_ratio) - log_ratio
+    return exp_excess(log_ratio(q.rate, p.rate, xp), xp)
 
 
 @register_kl(Uniform, Uniform)

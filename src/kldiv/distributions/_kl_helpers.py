@@ -24,8 +24,18 @@ Array = Any
 
 
 def kl_by_cross_entropy(p: Any, q: Any) -> Array:
-    """D(P ‖ Q) = H(P, Q) − H(P), with Q's cross-entropy from P's expectations."""
-    return q._cross_entropy_from(p) - p.entropy()
+    """D(P ‖ Q) = H(P, Q) − H(P), with Q's cross-entropy from P's expectations.
+
+    Where the cross-entropy is +inf (support mismatch, an infinite moment) the
+    result is +inf with an exact zero gradient: P's entropy is taken only where
+    the cross-entropy is finite (``xp.where`` on both sides, the "double where").
+    """
+    xp = p.xp
+    cross = q._cross_entropy_from(p)
+    infinite = ~xp.isfinite(cross)
+    safe_cross = xp.where(infinite, xp.zeros_like(cross), cross)
+    value = safe_cross - p.entropy()
+    return where_finite(infinite, xp.where(infinite, xp.zeros_like(value), value), xp)
 
 
 def outside_support(p: Any, lower: Array | float, upper: Array | float) -> Array:

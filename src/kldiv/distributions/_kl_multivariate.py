@@ -24,7 +24,7 @@ from __future__ import annotations
 from typing import Any
 
 from kldiv._array_api import device, is_torch_namespace
-from kldiv._special import digamma, gammaln, multidigamma, multigammaln
+from kldiv._special import multidigamma, multigammaln
 from kldiv.distributions._base import Distribution
 from kldiv.distributions._kl_helpers import infinite_kl, where_finite
 from kldiv.distributions._multivariate import (
@@ -38,6 +38,7 @@ from kldiv.distributions._multivariate import (
 )
 from kldiv.distributions._real import Normal
 from kldiv.distributions._registry import kl_divergence, register_kl
+from kldiv.distributions._stable import dirichlet_kl
 from kldiv.distributions._structural import Deterministic, Independent, _sum_rightmost
 from kldiv.errors import NoClosedFormError
 
@@ -325,16 +326,14 @@ def _kl_dirichlet_dirichlet(p: Dirichlet, q: Dirichlet) -> Array:
     r"""Dirichlet–Dirichlet (torch.distributions/kl.py).
 
     :math:`\log\Gamma(\alpha_0) - \log\Gamma(\beta_0) - \sum_i[\log\Gamma(\alpha_i)
-    - \log\Gamma(\beta_i)] + \sum_i (\alpha_i - \beta_i)(\psi(\alpha_i) - \psi(\alpha_0))`.
+    - \log\Gamma(\beta_i)] + \sum_i (\alpha_i - \beta_i)(\psi(\alpha_i) - \psi(\alpha_0))`,
+    as :math:`\sum_i B(\beta_i, \alpha_i) - B(\beta_0, \alpha_0)` with :math:`B` the Bregman
+    divergence of :math:`\log\Gamma`, without cancellation
+    (:func:`kldiv.distributions._stable.dirichlet_kl`).
     """
     xp = p.xp
-    alpha, beta = p.concentration, q.concentration
-    total_alpha = xp.sum(alpha, axis=-1)
-    total_beta = xp.sum(beta, axis=-1)
-    t1 = gammaln(total_alpha, xp=xp) - gammaln(total_beta, xp=xp)
-    t2 = xp.sum(gammaln(alpha, xp=xp) - gammaln(beta, xp=xp), axis=-1)
-    expected_log = digamma(alpha, xp=xp) - digamma(total_alpha, xp=xp)[..., None]
-    return t1 - t2 + xp.sum((alpha - beta) * expected_log, axis=-1)
+    alpha, beta = xp.broadcast_arrays(p.concentration, q.concentration)
+    return dirichlet_kl(alpha, beta, xp)
 
 
 @register_kl(Wishart, Wishart)

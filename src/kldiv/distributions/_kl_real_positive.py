@@ -24,7 +24,6 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from kldiv._special import digamma, gammaln
 from kldiv.distributions._bounded import Uniform
 from kldiv.distributions._kl_helpers import infinite_kl, kl_by_cross_entropy, where_finite
 from kldiv.distributions._positive import (
@@ -49,6 +48,14 @@ from kldiv.distributions._real import (
     StudentT,
 )
 from kldiv.distributions._registry import register_kl
+from kldiv.distributions._stable import (
+    exp_excess,
+    gamma_kl,
+    gammaln_at,
+    gammaln_bregman,
+    gammaln_shifted,
+    log_ratio,
+)
 
 Array = Any
 
@@ -61,54 +68,49 @@ _HALF_LOG_TWO_PI = 0.5 * math.log(2.0 * math.pi)
 
 
 def _exp_excess(u: Array, xp: Any) -> Array:
-    r""":math:`e^u - 1 - u \ge 0`, accurate for small :math:`u`."""
-    return xp.expm1(u) - u
+    r""":math:`e^u - 1 - u \ge 0`, accurate for every :math:`u` (a series near 0)."""
+    return exp_excess(u, xp)
 
 
 def _gammaln_from(x: Array, at: float, xp: Any) -> Array:
     r""":math:`\log\Gamma(x) - \log\Gamma(a)`: exactly 0 at ``x == at`` on every backend."""
-    return gammaln(x, xp=xp) - gammaln(xp.full_like(x, at), xp=xp)
+    return gammaln_at(x, at, xp)
 
 
 def _gamma_gamma(kp: Array, rp: Array, kq: Array, rq: Array, xp: Any) -> Array:
-    r"""Gamma(:math:`k_p, \lambda_p`) against Gamma(:math:`k_q, \lambda_q`), exact at equality.
+    r"""Gamma(:math:`k_p, \lambda_p`) against Gamma(:math:`k_q, \lambda_q`), without cancellation.
 
     The torch.distributions formula
     :math:`k_q\log\frac{\lambda_p}{\lambda_q} + \log\frac{\Gamma(k_q)}{\Gamma(k_p)}
-    + (k_p - k_q)\psi(k_p) + (\frac{\lambda_q}{\lambda_p} - 1)k_p`, with
-    :math:`l = \log(\lambda_q/\lambda_p)` regrouped as
-    :math:`k_p(e^l - 1 - l) + (k_p - k_q)(l + \psi(k_p)) + \log\Gamma(k_q) - \log\Gamma(k_p)`.
+    + (k_p - k_q)\psi(k_p) + (\frac{\lambda_q}{\lambda_p} - 1)k_p`, regrouped into
+    non-negative terms by :func:`kldiv.distributions._stable.gamma_kl`.
     """
-    log_ratio = xp.log(rq) - xp.log(rp)
-    shape_gap = kp - kq
-    log_gammas = gammaln(kq, xp=xp) - gammaln(kp, xp=xp)
-    return (
-        kp * _exp_excess(log_ratio, xp)
-        + shape_gap * (log_ratio + digamma(kp, xp=xp))
-        + (log_gammas)
-    )
+    return gamma_kl(kp, rp, kq, rq, xp)
 
 
 def _same_rate_gamma(half_p: Array, half_q: Array, xp: Any) -> Array:
-    r""":math:`(a - b)\psi(a) + \log\Gamma(b) - \log\Gamma(a)`: Chi2–Chi2 and Chi–Chi (a = ν/2)."""
-    return (
-        (half_p - half_q) * digamma(half_p, xp=xp) + gammaln(half_q, xp=xp) - gammaln(half_p, xp=xp)
-    )
+    r""":math:`(a - b)\psi(a) + \log\Gamma(b) - \log\Gamma(a)`: Chi2–Chi2 and Chi–Chi (a = ν/2).
+
+    The Bregman divergence :math:`B(b, a)` of :math:`\log\Gamma`, computed without
+    subtracting two log-gammas (:func:`kldiv.distributions._stable.gammaln_bregman`).
+    """
+    return gammaln_bregman(half_q, half_p, xp)
 
 
-def _log_scale_extreme(log_ratio: Array, shape_ratio: Array, shift: Array, xp: Any) -> Array:
+def _log_scale_extreme(shape_ratio: Array, ratio_gap: Array, shift: Array, xp: Any) -> Array:
     r"""The Gumbel / Weibull closed form, exact at equal parameters.
 
-    With :math:`r` the ratio of the log-scales' spreads (``shape_ratio``),
-    :math:`\ell = \log r` (``log_ratio``), :math:`L = \log\Gamma(1 + r)` and
-    ``shift`` :math:`u`, the divergence
+    With :math:`r` the ratio of the log-scales' spreads (``shape_ratio``, and
+    ``ratio_gap`` :math:`= r - 1` computed without rounding ``r``), :math:`\ell = \log r`,
+    :math:`L = \log\Gamma(1 + r)` and ``shift`` :math:`u`, the divergence
     :math:`-\ell + \gamma_E(r - 1) + e^{u + L} - 1 - u` is computed as
-    :math:`[-\ell + \gamma_E(r - 1) + L] + [e^{u + L} - 1 - (u + L)]`.
+    :math:`B(r, 1) + [e^{u + L} - 1 - (u + L)]`, where
+    :math:`B(r, 1) = \log\Gamma(r) + \gamma_E(r - 1) = -\ell + \gamma_E(r - 1) + L \ge 0`
+    is the Bregman divergence of :math:`\log\Gamma` (no cancellation at :math:`r \approx 1`).
     """
-    lgamma = _gammaln_from(1.0 + shape_ratio, 2.0, xp)
-    return (-log_ratio + _EULER_GAMMA * (shape_ratio - 1.0) + lgamma) + _exp_excess(
-        shift + lgamma, xp
-    )
+    lgamma = gammaln_shifted(2.0, 1.0 - _EULER_GAMMA, ratio_gap, xp)  # log Γ(1 + r)
+    spread = gammaln_bregman(shape_ratio, xp.ones_like(shape_ratio), xp, diff=ratio_gap)
+    return spread + _exp_excess(shift + lgamma, xp)
 
 
 # --- Same-family pairs -----------------------------------------------------------------------
@@ -119,13 +121,22 @@ def _kl_laplace_laplace(p: Laplace, q: Laplace) -> Array:
     r"""Laplace–Laplace (torch.distributions), exact at equality.
 
     :math:`\log\frac{b_q}{b_p} + \frac{|\Delta|}{b_q} + \frac{b_p}{b_q}e^{-|\Delta|/b_p} - 1`,
-    :math:`\Delta = \mu_p - \mu_q`, as :math:`(e^u - 1 - u) + |\Delta|(1/b_q - 1/b_p)`
-    with :math:`u = \log(b_p/b_q) - |\Delta|/b_p`.
+    :math:`\Delta = \mu_p - \mu_q`, as two non-negative terms
+    :math:`(a - 1 - \log a) + a(e^{-x} - 1 + x)`, :math:`a = b_p/b_q`, :math:`x = |\Delta|/b_p`;
+    the second is taken as :math:`|\Delta|/b_q + a\operatorname{expm1}(-x)` for :math:`x > 1`
+    (no cancellation there, and no overflow of :math:`x` when :math:`b_p \to 0`).
     """
     xp = p.xp
     distance = xp.abs(p.loc - q.loc)
-    u = xp.log(p.scale) - xp.log(q.scale) - distance / p.scale
-    return _exp_excess(u, xp) + distance * (1.0 / q.scale - 1.0 / p.scale)
+    scale_ratio = p.scale / q.scale
+    ratio_term = _exp_excess(log_ratio(p.scale, q.scale, xp), xp)
+    x = distance / p.scale  # |Δ|/b_p, may overflow to +inf: only used where <= 1
+    near = x <= 1.0
+    x_near = xp.where(near, x, xp.zeros_like(x))
+    x_far = xp.where(near, xp.ones_like(x), x)
+    near_value = scale_ratio * _exp_excess(-x_near, xp)
+    far_value = distance / q.scale + scale_ratio * xp.expm1(-x_far)
+    return ratio_term + xp.where(near, near_value, far_value)
 
 
 @register_kl(Cauchy, Cauchy)
@@ -158,11 +169,10 @@ def _kl_gumbel_gumbel(p: Gumbel, q: Gumbel) -> Array:
     With :math:`r = \beta_p/\beta_q` and :math:`d = (\mu_p - \mu_q)/\beta_q`:
     :math:`-\log r + \gamma_E(r - 1) + d + e^{-d}\Gamma(1 + r) - 1`.
     """
-    xp = p.xp
-    log_ratio = xp.log(p.scale) - xp.log(q.scale)
     ratio = p.scale / q.scale
+    gap = (p.scale - q.scale) / q.scale
     shift = (q.loc - p.loc) / q.scale
-    return _log_scale_extreme(log_ratio, ratio, shift, xp)
+    return _log_scale_extreme(ratio, gap, shift, p.xp)
 
 
 @register_kl(Weibull, Weibull)
@@ -174,10 +184,10 @@ def _kl_weibull_weibull(p: Weibull, q: Weibull) -> Array:
     (the Gumbel–Gumbel value of :math:`-\log X`).
     """
     xp = p.xp
-    log_ratio = xp.log(q.concentration) - xp.log(p.concentration)
     ratio = q.concentration / p.concentration
-    shift = q.concentration * (xp.log(p.scale) - xp.log(q.scale))
-    return _log_scale_extreme(log_ratio, ratio, shift, xp)
+    gap = (q.concentration - p.concentration) / p.concentration
+    shift = q.concentration * log_ratio(p.scale, q.scale, xp)
+    return _log_scale_extreme(ratio, gap, shift, xp)
 
 
 @register_kl(Moyal, Moyal)
@@ -186,25 +196,28 @@ def _kl_moyal_moyal(p: Moyal, q: Moyal) -> Array:
 
     With :math:`r = \sigma_p/\sigma_q`, :math:`d = (\mu_p - \mu_q)/\sigma_q` and
     :math:`L = (r - 1)\log 2 + \log\Gamma(\tfrac12 + r) - \log\Gamma(\tfrac32)`:
-    :math:`\tfrac12[e^{L - d} - 1 + d + (r - 1)(\gamma_E + \log 2) - 2\log r]`.
+    :math:`\tfrac12[e^{L - d} - 1 + d + (r - 1)(\gamma_E + \log 2) - 2\log r]`, with
+    the spread :math:`L + (r - 1)(\gamma_E + \log 2) - 2\log r` taken as the non-negative
+    :math:`B(\tfrac12 + r, \tfrac32) + 2(r - 1 - \log r)` (:math:`\psi(\tfrac32) = 2 - \gamma_E
+    - 2\log 2`, :math:`B` the Bregman divergence of :math:`\log\Gamma`).
     """
     xp = p.xp
     ratio = p.scale / q.scale
-    log_ratio = xp.log(p.scale) - xp.log(q.scale)
+    gap = (p.scale - q.scale) / q.scale
     shift = (p.loc - q.loc) / q.scale
-    lgamma = (ratio - 1.0) * _LOG_2 + _gammaln_from(0.5 + ratio, 1.5, xp)
-    spread = lgamma + (ratio - 1.0) * (_EULER_GAMMA + _LOG_2) - 2.0 * log_ratio
+    lgamma = gap * _LOG_2 + gammaln_shifted(1.5, 2.0 - _EULER_GAMMA - 2.0 * _LOG_2, gap, xp)
+    spread = gammaln_bregman(0.5 + ratio, xp.full_like(ratio, 1.5), xp, diff=gap) + 2.0 * (
+        _exp_excess(log_ratio(p.scale, q.scale, xp), xp)
+    )
     return 0.5 * (_exp_excess(lgamma - shift, xp) + spread)
 
 
-def _normal_like(
-    log_scale_p: Array, log_scale_q: Array, loc_gap: Array, scale_q: Array, xp: Any
-) -> Array:
+def _normal_like(scale_p: Array, scale_q: Array, loc_gap: Array, xp: Any) -> Array:
     r"""The Normal–Normal value :math:`\tfrac12[e^{2r} - 1 - 2r + (\Delta/\sigma_q)^2]`.
 
-    :math:`r = \log(\sigma_p/\sigma_q)`, :math:`\Delta = \mu_p - \mu_q`.
+    :math:`r = \log(\sigma_p/\sigma_q)` (via ``log1p`` when close), :math:`\Delta = \mu_p - \mu_q`.
     """
-    two_r = 2.0 * (log_scale_p - log_scale_q)
+    two_r = 2.0 * log_ratio(scale_p, scale_q, xp)
     z = loc_gap / scale_q
     return 0.5 * (_exp_excess(two_r, xp) + z * z)
 
@@ -212,8 +225,7 @@ def _normal_like(
 @register_kl(LogNormal, LogNormal)
 def _kl_lognormal_lognormal(p: LogNormal, q: LogNormal) -> Array:
     r"""LogNormal–LogNormal: the Normal–Normal value of :math:`\log X` (TFP)."""
-    xp = p.xp
-    return _normal_like(xp.log(p.scale), xp.log(q.scale), p.loc - q.loc, q.scale, xp)
+    return _normal_like(p.scale, q.scale, p.loc - q.loc, p.xp)
 
 
 @register_kl(HalfNormal, HalfNormal)
@@ -222,8 +234,7 @@ def _kl_halfnormal_halfnormal(p: HalfNormal, q: HalfNormal) -> Array:
 
     :math:`r = \log(\sigma_p/\sigma_q)`.
     """
-    xp = p.xp
-    return _normal_like(xp.log(p.scale), xp.log(q.scale), xp.zeros_like(p.scale), q.scale, xp)
+    return _normal_like(p.scale, q.scale, p.xp.zeros_like(p.scale), p.xp)
 
 
 @register_kl(Chi2, Chi2)
@@ -258,8 +269,10 @@ def _kl_pareto_pareto(p: Pareto, q: Pareto) -> Array:
     """
     xp = p.xp
     outside = p.scale < q.scale
-    log_alpha_ratio = xp.log(q.alpha) - xp.log(p.alpha)
-    value = q.alpha * (xp.log(p.scale) - xp.log(q.scale)) + _exp_excess(log_alpha_ratio, xp)
+    safe_scale = xp.where(outside, q.scale, p.scale)
+    value = q.alpha * log_ratio(safe_scale, q.scale, xp) + _exp_excess(
+        log_ratio(q.alpha, p.alpha, xp), xp
+    )
     return where_finite(outside, xp.where(outside, xp.zeros_like(value), value), xp)
 
 
