@@ -80,6 +80,10 @@ class SpecError(KLDivError):
     """
 
 
+_NOT_IN_SPECS = frozenset({"TransformedDistribution"})
+"""Classes a spec cannot build: transforms have no spec syntax."""
+
+
 @cache
 def _families() -> dict[str, type]:
     from kldiv import distributions
@@ -90,7 +94,7 @@ def _families() -> dict[str, type]:
         cls = getattr(distributions, name)
         if isinstance(cls, type) and issubclass(cls, base) and cls is not base:
             found[name] = cls
-    return found
+    return {name: cls for name, cls in found.items() if name not in _NOT_IN_SPECS}
 
 
 def family_names() -> list[str]:
