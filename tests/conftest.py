@@ -6,6 +6,9 @@ options static), so traced code paths are what the JAX tests exercise.
 
 Tests marked ``slow`` (the full adversarial sweeps, long multi-process runs) are
 skipped unless ``KLDIV_SLOW=1``; CI runs their bounded counterparts.
+
+Hypothesis runs derandomized (the same examples on every run, so CI cannot
+flake); ``KLDIV_HYPOTHESIS=explore`` draws fresh examples to hunt for new cases.
 """
 
 from __future__ import annotations
@@ -14,6 +17,11 @@ import os
 
 import pytest
 from array_api_compat import array_namespace, is_jax_namespace
+from hypothesis import settings
+
+settings.register_profile("ci", derandomize=True, deadline=None, print_blob=True)
+settings.register_profile("explore", derandomize=False, deadline=None, print_blob=True)
+settings.load_profile(os.environ.get("KLDIV_HYPOTHESIS", "ci"))
 
 BACKENDS = ("numpy", "array_api_strict", "torch", "jax.numpy")
 

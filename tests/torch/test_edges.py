@@ -214,11 +214,23 @@ def test_property_top_k_of_a_confident_teacher_is_finite(
     k = max(1, min(vocabulary - 1, int(k_fraction * vocabulary)))
     student, teacher = _confident(2, vocabulary, gap, dtype, seed)
     loss = DistillationLoss(direction=direction, reduction="none")
-    for top in (_server_top_k(teacher, k), TopKTeacher.from_logits(teacher, k)):
+    dense = _dense64(student, teacher, direction)
+    # A server's float32 log_softmax rounds log(1 - tail) with an absolute error of ~eps,
+    # so a tail t reaches kldiv with a relative error of ~eps / t (2% at t = 3e-6): the
+    # coarsened loss built on it may then exceed the dense one by q_tail · log(1 + eps/t).
+    eps = torch.finfo(dtype).eps
+    p = torch.softmax(teacher.double(), -1)
+    q = torch.softmax(student.double(), -1)
+    top_ids = p.topk(k, -1).indices
+    p_tail = (1 - p.gather(-1, top_ids).sum(-1)).clamp_min(1e-300)
+    q_tail = 1 - q.gather(-1, top_ids).sum(-1)
+    rounding = q_tail * torch.log1p(4 * eps / p_tail) + p_tail * 4 * eps / q_tail.clamp_min(eps)
+    exact_tail = TopKTeacher.from_logits(teacher, k)
+    for top, allowance in ((_server_top_k(teacher, k), rounding), (exact_tail, 0)):
         sparse = loss(student, top)
         assert torch.isfinite(sparse).all(), (sparse, top)
         assert (sparse >= -1e-5).all()
-        assert (sparse.double() <= _dense64(student, teacher, direction) + 1e-3).all()
+        assert (sparse.double() <= dense + 1e-3 + allowance).all(), (sparse, dense, allowance)
 
 
 @pytest.mark.slow

@@ -247,9 +247,7 @@ class DistillationLoss(nn.Module):
         mask = mask_from_labels(labels, self.ignore_index, student_logits.shape[:-1])
         chunk_rows = self._chunk_rows(student_logits, teacher)
         if chunk_rows is None:
-            if resolve_validate(self.validate):  # named as this module's caller wrote them
-                check_inputs(student_logits, teacher, student_logits.shape[-1])
-            values = self.per_token(student_logits, teacher, validate=False)
+            values = self._plain_per_token(student_logits, teacher)
             return reduce_items(
                 values, reduction=self.reduction, mask=mask, num_items=num_items, scale=self.scale
             )
@@ -292,6 +290,27 @@ class DistillationLoss(nn.Module):
         whose loss is infinite get the gradient of their finite part.
         """
         return loss_and_gradient(student_logits, teacher, self.divergence)
+
+    def _plain_per_token(
+        self, student_logits: torch.Tensor, teacher: torch.Tensor | TopKTeacher
+    ) -> torch.Tensor:
+        """The plain path's per-token values, checked, with errors naming this module's inputs.
+
+        A dense teacher is checked by the divergence's own kernels (free for
+        logits: the values' finiteness decides); only when they refuse does
+        :func:`check_inputs` run, to raise the error with the names
+        ``student_logits`` and ``teacher``. A top-k teacher is checked up front.
+        """
+        if not resolve_validate(self.validate):
+            return self.per_token(student_logits, teacher, validate=False)
+        if isinstance(teacher, TopKTeacher):
+            check_inputs(student_logits, teacher, student_logits.shape[-1])
+            return self.per_token(student_logits, teacher, validate=False)
+        try:
+            return self.per_token(student_logits, teacher, validate=True)
+        except KLDivError:
+            check_inputs(student_logits, teacher, student_logits.shape[-1])
+            raise
 
     def _chunk_rows(
         self, student_logits: torch.Tensor, teacher: torch.Tensor | TopKTeacher
