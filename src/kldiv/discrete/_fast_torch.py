@@ -272,7 +272,9 @@ def _through_autograd(spec: Spec, arrays: Sequence[Tensor]) -> tuple[Tensor, Ten
         values, _, p, q = _LOG_KERNELS[spec.measure](a, b, False, False, False, *extra)
     if not _fast_values_stand(spec, values):
         return None
-    if not spec.validate or spec.form == "logits":  # finite values: the logits were valid
+    if spec.form == "logits":  # finite values: the logits were valid
+        return values, None
+    if not spec.validate:
         return values, None
     with torch.no_grad():
         total_p = (p if p is not None else torch.exp(a)).sum(-1)
@@ -673,10 +675,11 @@ def _log_probs_block(spec: Spec, chunk: list[Tensor], needs: Sequence[bool], out
 def _with_mass_difference(values: Tensor, total_p: Tensor, total_q: Tensor) -> Tensor:
     r"""KL plus :math:`\sum q - \sum p`, as the reference sums :math:`p \log(p/q) - p + q`.
 
-    Zero for normalised rows up to rounding; validated inputs sum to one within
-    the tolerance. With ``validate=False`` the sums are not formed (for
-    log-probabilities :math:`\sum q` would cost an exponential per entry) and the
-    textbook :math:`\sum_i p_i \log(p_i/q_i)` is returned.
+    The same number as the textbook sum for normalised rows (up to rounding),
+    added where validation has formed the sums. With ``validate=False`` the
+    textbook sum stands: its gradients (``-p/q``, ``log(p/q) + 1``, the reference's
+    too) are then those of the value also off the simplex, where ``gradcheck``
+    perturbs, and unnormalised rows differ from the reference by ``Σq - Σp``.
     """
     return (
         values.add_(total_q - total_p) if values.is_contiguous() else values + (total_q - total_p)
