@@ -50,7 +50,39 @@ def _check_distribution(value: object, name: str, owner: str) -> None:
         )
 
 
-class Independent(Distribution):
+class _OverBase(Distribution):
+    """A distribution defined over another one (``base_distribution``): shared plumbing."""
+
+    base_distribution: Distribution
+
+    def _init_over(
+        self,
+        base: Distribution,
+        *,
+        batch_shape: tuple[int, ...],
+        event_shape: tuple[int, ...],
+        validate: bool | None,
+    ) -> None:
+        """Sets ``base_distribution`` and the shapes; dtype, discreteness, rsample: the base's."""
+        self.base_distribution = base
+        Distribution.__init__(
+            self,
+            xp=base.xp,
+            batch_shape=batch_shape,
+            event_shape=event_shape,
+            dtype=base.dtype,
+            validate=base.validate if validate is None else validate,
+        )
+        self.is_discrete = base.is_discrete
+        self.has_rsample = base.has_rsample
+
+    @property
+    def parameters(self) -> dict[str, Array]:
+        """The base distribution's parameters."""
+        return self.base_distribution.parameters
+
+
+class Independent(_OverBase):
     r"""Reinterprets the rightmost batch dimensions of a distribution as event dimensions.
 
     .. math::
@@ -95,22 +127,13 @@ class Independent(Distribution):
             reinterpreted_batch_ndims, "reinterpreted_batch_ndims", owner, len(base_batch)
         )
         split = len(base_batch) - count
-        self.base_distribution = base_distribution
         self.reinterpreted_batch_ndims = count
-        super().__init__(
-            xp=base_distribution.xp,
+        self._init_over(
+            base_distribution,
             batch_shape=base_batch[:split],
             event_shape=base_batch[split:] + base_distribution.event_shape,
-            dtype=base_distribution.dtype,
-            validate=base_distribution.validate if validate is None else validate,
+            validate=validate,
         )
-        self.is_discrete = base_distribution.is_discrete
-        self.has_rsample = base_distribution.has_rsample
-
-    @property
-    def parameters(self) -> dict[str, Array]:
-        """The base distribution's parameters."""
-        return self.base_distribution.parameters
 
     def __repr__(self) -> str:
         return (
@@ -419,7 +442,7 @@ class MixtureSameFamily(Distribution):
         return xp.sum(picked, axis=self._component_axis)
 
 
-class TransformedDistribution(Distribution):
+class TransformedDistribution(_OverBase):
     r"""A base distribution pushed through a chain of invertible transforms :math:`Y = f(X)`.
 
     .. math::
@@ -464,22 +487,13 @@ class TransformedDistribution(Distribution):
         _check_distribution(base_distribution, "base_distribution", owner)
         if not isinstance(transforms, (list, tuple)):
             transforms = [transforms]
-        self.base_distribution = base_distribution
         self.transforms = list(transforms)
-        super().__init__(
-            xp=base_distribution.xp,
+        self._init_over(
+            base_distribution,
             batch_shape=base_distribution.batch_shape if batch_shape is None else batch_shape,
             event_shape=base_distribution.event_shape if event_shape is None else event_shape,
-            dtype=base_distribution.dtype,
-            validate=base_distribution.validate if validate is None else validate,
+            validate=validate,
         )
-        self.is_discrete = base_distribution.is_discrete
-        self.has_rsample = base_distribution.has_rsample
-
-    @property
-    def parameters(self) -> dict[str, Array]:
-        """The base distribution's parameters."""
-        return self.base_distribution.parameters
 
     def __repr__(self) -> str:
         return f"TransformedDistribution({self.base_distribution!r}, {self.transforms!r})"
