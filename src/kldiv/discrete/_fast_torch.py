@@ -36,10 +36,11 @@ axis. It differs from the generic path in three ways:
   the exact formulas, so nothing waits for the device.
 - **Near-equal rows recomputed.** A divergence is a sum of terms that cancel when
   P ≈ Q; on the CPU, rows whose divergence comes out below
-  :func:`near_equal_below` (1e-6 in float32, 1e-12 in float64, negative ones
-  included) are recomputed by the reference implementation in float64 from the
-  inputs as given, so identical inputs give exactly 0 and near-equal ones keep
-  their relative accuracy (the same ``aminmax`` read that checks finiteness
+  :func:`near_equal_below` (1e-3, or 1e-4 for logits, in float32; 1e-6 in
+  float64; negative ones included) are recomputed by the reference
+  implementation from the inputs as given, so identical inputs give exactly 0
+  and near-equal ones keep their relative accuracy (the same ``aminmax`` read
+  that checks finiteness
   decides it).
 
 Validation costs the reductions the checks need, computed from the block while
@@ -277,13 +278,15 @@ def _through_autograd(spec: Spec, arrays: Sequence[Tensor]) -> tuple[Tensor, Ten
     if not spec.validate:
         return values, None
     with torch.no_grad():
-        total_p = (p if p is not None else torch.exp(a)).sum(-1)
-        off = _row_sum_off(total_p, spec.tolerance)
+        p = p if p is not None else torch.exp(a)
+        off = _row_sum_off(p.sum(-1), spec.tolerance)
         if b is not None:
-            total_q = q.sum(-1) if q is not None else torch.logsumexp(b, -1).exp_()
-            off |= _row_sum_off(total_q, spec.tolerance)
-    if spec.measure == "kl":  # the reference's Σ (p log(p/q) - p + q); a constant to autograd
-        values = values + (total_q - total_p)
+            q = q if q is not None else torch.exp(b)
+            off |= _row_sum_off(q.sum(-1), spec.tolerance)
+            if spec.measure == "kl":  # the reference's Σ (p log(p/q) - p + q)
+                mass = torch.sub(q, p).sum(-1)
+    if spec.measure == "kl":  # a constant to autograd: the reference keeps textbook gradients
+        values = values + mass
     return values, off.any()
 
 
@@ -514,24 +517,29 @@ def _fast_values_stand(spec: Spec, values: Tensor) -> bool:
     if spec.exact_only:
         return False
     low, high = torch.aminmax(values.detach())
-    floor = near_equal_below(values.dtype) if spec.measure in _DIVERGENCES else -_INF
+    floor = near_equal_below(values.dtype, spec.form) if spec.measure in _DIVERGENCES else -_INF
     return float(low) >= floor and float(high) < _INF  # NaN fails both
 
 
 _DIVERGENCES = frozenset({"kl", "js", "generalized_kl"})
 
 
-def near_equal_below(dtype: torch.dtype) -> float:
-    r"""Divergences below this are recomputed in float64 from the inputs (near-equal rows).
+def near_equal_below(dtype: torch.dtype, form: str) -> float:
+    r"""Divergences below this are recomputed by the reference from the inputs (near-equal rows).
 
-    The fast formulas sum terms :math:`p_i (a_i - b_i)` whose rounding errors are
-    about :math:`\epsilon \sum_i p_i |a_i - b_i| \lesssim \epsilon \sqrt{2 D}`, a
-    relative error :math:`\epsilon \sqrt{2 / D}`: :math:`10^{-6}` in float32 keeps it
-    below :math:`2 \cdot 10^{-4}`, :math:`10^{-12}` in float64 below :math:`4 \cdot 10^{-10}`.
-    Low enough that the well-fitted tokens of a distillation run (divergences of
-    :math:`10^{-4}` and up) are not recomputed; identical rows (0) always are.
+    The reference sums :math:`p \log(p/q) - p + q` term by term, each term
+    :math:`\ge 0`. The fast formulas round each term (the ratio or the
+    exponentials) to an absolute :math:`\sim\epsilon` in all, so their relative
+    error is :math:`\sim\epsilon / D`; they stand above this threshold:
+    :math:`10^{-6}` in float64 (:math:`2 \cdot 10^{-10}` relative);
+    :math:`10^{-3}` in float32 for probabilities and log-probabilities
+    (:math:`1.2 \cdot 10^{-4}`) and :math:`10^{-4}` for logits (:math:`1.2 \cdot 10^{-3}`,
+    so that the well-fitted tokens of a distillation run are not recomputed).
+    Identical rows (0) and negative rounding are always recomputed.
     """
-    return 1e-12 if dtype == torch.float64 else 1e-6
+    if dtype == torch.float64:
+        return 1e-6
+    return 1e-4 if form == "logits" else 1e-3
 
 
 def _refine_near_equal(spec: Spec, chunk: Sequence[Tensor], values: Tensor) -> Tensor:
@@ -542,7 +550,7 @@ def _refine_near_equal(spec: Spec, chunk: Sequence[Tensor], values: Tensor) -> T
     """
     if spec.measure not in _DIVERGENCES or spec.exact_only:
         return values
-    small = values < near_equal_below(values.dtype)
+    small = values < near_equal_below(values.dtype, spec.form)
     if not bool(small.any()):
         return values
     rows = small.nonzero().squeeze(-1)
@@ -664,28 +672,31 @@ def _log_probs_block(spec: Spec, chunk: list[Tensor], needs: Sequence[bool], out
     total_p = p.sum(-1)
     off = _row_sum_off(total_p, spec.tolerance)
     if b is not None:
+        if spec.measure == "kl":  # q itself, for the reference's Σ(q - p), term by term
+            q = torch.exp(b, out=out.buffer(1))
+            values = _with_mass_difference(values, p, q)
         total_q = q.sum(-1) if q is not None else _sum_of_exp(b)
         off |= _row_sum_off(total_q, spec.tolerance)
-        if spec.measure == "kl":
-            values = _with_mass_difference(values, total_p, total_q)
     if exact:
         values = _refine_near_equal(spec, chunk, values)
         off |= torch.isnan(values)
     return values, grads[: len(chunk)], off
 
 
-def _with_mass_difference(values: Tensor, total_p: Tensor, total_q: Tensor) -> Tensor:
-    r"""KL plus :math:`\sum q - \sum p`, as the reference sums :math:`p \log(p/q) - p + q`.
+def _with_mass_difference(values: Tensor, p: Tensor, q: Tensor) -> Tensor:
+    r"""KL plus :math:`\sum_i (q_i - p_i)`, as the reference sums :math:`p \log(p/q) - p + q`.
 
-    The same number as the textbook sum for normalised rows (up to rounding),
-    added where validation has formed the sums. With ``validate=False`` the
-    textbook sum stands: its gradients (``-p/q``, ``log(p/q) + 1``, the reference's
-    too) are then those of the value also off the simplex, where ``gradcheck``
-    perturbs, and unnormalised rows differ from the reference by ``Σq - Σp``.
+    The difference is formed term by term (two separate sums near 1 would add
+    their own rounding, ~1e-7 in float32, to a divergence that may be small).
+    The same number as the textbook sum for normalised rows, up to rounding;
+    added where validation reads the inputs anyway. With ``validate=False`` the
+    textbook sum stands: its gradients (``-p/q``, ``log(p/q) + 1``, the
+    reference's too) are then those of the value also off the simplex, where
+    ``gradcheck`` perturbs, and unnormalised rows differ from the reference by
+    :math:`\sum q - \sum p`.
     """
-    return (
-        values.add_(total_q - total_p) if values.is_contiguous() else values + (total_q - total_p)
-    )
+    mass = torch.sub(q, p).sum(-1)
+    return values.add_(mass) if values.is_contiguous() else values + mass
 
 
 def _sum_of_exp(b: Tensor) -> Tensor:
@@ -895,7 +906,7 @@ def _probs_block(spec: Spec, chunk: list[Tensor], needs: Sequence[bool], out: _B
         else:
             off = off | _row_sum_off(total, spec.tolerance)
     if spec.measure == "kl":
-        values = _with_mass_difference(values, *totals)
+        values = _with_mass_difference(values, chunk[0], chunk[1])
     if exact:
         values = _refine_near_equal(spec, chunk, values)
         off = off | torch.isnan(values)
