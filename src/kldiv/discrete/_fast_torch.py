@@ -736,8 +736,7 @@ def _kl_logits_fast(spec: Spec, zp: Tensor, zq: Tensor, need_p: bool, need_q: bo
     (no ``log_softmax`` pass), and :math:`z'` is more exact than the reference's
     ``log_softmax(z / T)``, which rounds ``z / T`` before subtracting the maximum.
     The gradients are w.r.t. ``z / T`` (backward applies ``1/T``); the
-    temporaries are ``out``'s scratch buffers and
-    the results land in its outputs.
+    temporaries are ``out``'s scratch buffers and the results land in its outputs.
     """
     # z - max z first (exact near the max), then the scale: ``shift + z·scale`` in one
     # pass would round z·scale first and lose digits to the cancellation.
@@ -888,19 +887,12 @@ def _probs_block(spec: Spec, chunk: list[Tensor], needs: Sequence[bool], out: _B
             values = _refine_near_equal(spec, chunk, values)
         return values, grads, None
     # Entries: finite and >= 0 (a NaN fails >= 0); rows: summing to 1 (measures, finite).
-    # A negative entry that the fast formulas turn into NaN needs no minimum (p log q of a
-    # negative q, log(p + tiny) of a negative p); one in (-tiny, 0), or a negative q where
-    # p = 0 (KL), would pass them.
-    if exact or spec.measure not in _NEGATIVES_HIDDEN:
-        checked = chunk
-    else:
-        checked = [chunk[i] for i in _NEGATIVES_HIDDEN[spec.measure]]
-    if checked:
-        off = torch.stack([x.amin() for x in checked]).amin().ge(0).logical_not_()
-    else:
-        off = torch.zeros((), dtype=torch.bool, device=values.device)
-    totals = [x.sum(-1) for x in chunk]
-    for total in totals:
+    # A negative q in cross-entropy's fast p log q shows as NaN and needs no minimum; the
+    # other fast formulas can hide a negative entry (one in (-tiny, 0) under log(x + tiny),
+    # a negative q where p = 0 in KL), so their inputs all get one.
+    checked = chunk[:1] if spec.measure == "cross_entropy" and not exact else chunk
+    off = torch.stack([x.amin() for x in checked]).amin().ge(0).logical_not_()
+    for total in (x.sum(-1) for x in chunk):
         if spec.measure == "generalized_kl":
             off = off | ~torch.isfinite(total)
         else:
@@ -912,9 +904,6 @@ def _probs_block(spec: Spec, chunk: list[Tensor], needs: Sequence[bool], out: _B
         off = off | torch.isnan(values)
     return values, grads, off
 
-
-_NEGATIVES_HIDDEN = {"kl": (0, 1), "cross_entropy": (0,), "entropy": (0,)}
-"""Per measure, the inputs whose negative entries the fast formulas may hide (by index)."""
 
 _BLOCKS: dict[tuple[str, str], Callable] = {
     **{(m, "probs"): _probs_block for m in MEASURES},
